@@ -1,0 +1,129 @@
+# rlhf.c — one entry point: make deps | make (all) | make test | make asan | make demo | make bench | make clean
+# Sources are found by wildcard, so a new module (common/x.c), program file (sft/x.c) or test
+# (tests/test_x.c defining `Suite *test_x_suite(void)`) needs no edit here.
+# Flags: DEV=1 adds -Werror; NATIVE=1 adds -march=native (off by default: CI may run on
+# another CPU and results must match across machines); BUILD=dir picks the build directory.
+
+BUILD  ?= build
+CC     ?= cc
+OPT    ?= -O2
+PKGS   := openblas sqlite3 libzmq libpcre2-8 jansson
+
+WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wdouble-promotion \
+          -Wformat=2 -Wvla
+ifeq ($(DEV),1)
+WARN   += -Werror
+endif
+ifeq ($(NATIVE),1)
+OPT    += -march=native
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
+
+CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fopenmp -D_GNU_SOURCE $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := -fopenmp $(EXTRA_LDFLAGS)
+LDLIBS  := $(PKG_LIBS) -lm -lpthread
+
+LIB_SRCS  := $(wildcard common/*.c) $(wildcard pipelines/*.c)
+OBJ       := $(BUILD)/obj
+LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
+LIB       := $(BUILD)/librlhf.a
+PROG_DIRS := $(foreach p,sft reward ppo,$(if $(wildcard $(p)/*.c),$(p)))
+PROGS     := $(PROG_DIRS:%=$(BUILD)/bin/%)
+
+TEST_SUITES  := $(wildcard tests/test_*.c)
+TEST_SUPPORT := $(filter-out $(TEST_SUITES) tests/run_tests.c,$(wildcard tests/*.c))
+TEST_OBJS    := $(TEST_SUITES:%.c=$(OBJ)/%.o) $(TEST_SUPPORT:%.c=$(OBJ)/%.o) \
+                $(OBJ)/tests/run_tests.o
+TEST_BIN     := $(BUILD)/bin/run_tests
+BENCH_SRCS   := $(filter-out tests/bench/bench_util.c,$(wildcard tests/bench/*.c))
+BENCH_BINS   := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps ensure-deps test test-run asan bench bench-run demo clean
+
+all: ensure-deps
+	@$(MAKE) --no-print-directory build-all
+
+build-all: $(PROGS) $(TEST_BIN)
+
+# Installs the Debian packages (apt-get when root, else prints the exact command) and fetches
+# the GPT-2 tokenizer files used by the tests.
+deps:
+	@bash .ci/deps.sh install
+
+ensure-deps:
+	@bash .ci/deps.sh check >/dev/null 2>&1 || bash .ci/deps.sh install
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+define PROG_RULE
+$(BUILD)/bin/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard $(1)/*.c)) $(LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach p,$(PROG_DIRS),$(eval $(call PROG_RULE,$(p))))
+
+# One X(module) line per tests/test_<module>.c, regenerated when the set of files changes.
+$(OBJ)/tests/suites.inc: $(TEST_SUITES) Makefile
+	@mkdir -p $(dir $@)
+	@for f in $(TEST_SUITES); do b=$${f#tests/test_}; echo "X($${b%.c})"; done > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+
+$(OBJ)/tests/%.o: CFLAGS += $(CHECK_CFLAGS) -I$(OBJ)/tests -Icommon -Ipipelines \
+                              -DRLHF_SRCDIR='"$(CURDIR)"'
+$(OBJ)/tests/run_tests.o: $(OBJ)/tests/suites.inc
+
+# --wrap lets tests/alloc_count.c count malloc/calloc/realloc/free made by our own code,
+# so a test can prove a training step allocates nothing.
+$(TEST_BIN): $(TEST_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
+	    -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+test: ensure-deps
+	@$(MAKE) --no-print-directory test-run
+
+# Integration tests first (one line each), then the Check runner, whose summary line is last.
+test-run: $(PROGS) $(TEST_BIN)
+	@mkdir -p $(BUILD)/it
+	@for t in $(sort $(wildcard tests/it/*.sh)); do \
+	    n=$$(basename $$t .sh); \
+	    if BIN=$(abspath $(BUILD)/bin) bash $$t > $(BUILD)/it/$$n.log 2>&1; then echo "it: $$n: ok"; \
+	    else echo "it: $$n: FAILED (log: $(BUILD)/it/$$n.log)"; tail -n 30 $(BUILD)/it/$$n.log; exit 1; fi; \
+	done
+	@CK_VERBOSITY=$${CK_VERBOSITY:-minimal} CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-900} $(TEST_BIN)
+
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+asan: ensure-deps
+	@ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1} \
+	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	 $(MAKE) --no-print-directory BUILD=build-asan OPT="$(ASAN_FLAGS)" \
+	     EXTRA_LDFLAGS="-fsanitize=address,undefined" test-run
+
+$(BUILD)/bench/%: tests/bench/%.c $(if $(wildcard tests/bench/bench_util.c),tests/bench/bench_util.c) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icommon -Ipipelines -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+bench: ensure-deps
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run: $(BENCH_BINS) $(PROGS)
+	@for b in $(BENCH_BINS); do $$b || exit 1; done
+
+demo: ensure-deps
+	@$(MAKE) --no-print-directory $(PROGS)
+	@bash pipelines/instructgpt.sh
+
+clean:
+	rm -rf build build-asan bench.json
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

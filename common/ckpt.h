@@ -1,0 +1,70 @@
+/* common/ckpt.h: model directories in Hugging Face GPT-2 layout (DESIGN.md §3) and the
+ * training state that makes a run resume exactly.
+ *   config.json        GPT-2 field names + our "rlhf" block (template, eos_id, pad_id, ...)
+ *   model.safetensors  F32, Conv1D (in, out) layout, __metadata__ {"format": "pt"}; an LM as
+ *                      the Hub snapshot names it (plus the h.N.attn.bias mask buffers), a score
+ *                      model as save_pretrained writes GPT2ForSequenceClassification
+ *                      ("transformer."-prefixed trunk + score.weight (1, C)).
+ *   vocab.json, merges.txt (optional) byte-level BPE, copied from a tokenizer directory
+ *   train_state.bin    named binary sections (AdamW moments, step, RNG, data position)
+ * Every write is atomic: temp file, fsync, rename, fsync the directory. A load validates
+ * everything (names, shapes, dtypes, byte ranges) before it returns a model, so bad input
+ * changes nothing. Errors name the file and the tensor. No global state. */
+#ifndef RLHF_CKPT_H
+#define RLHF_CKPT_H
+#include "err.h"
+#include "gpt.h"
+#include <stddef.h>
+#include <stdint.h>
+
+/* Our block in config.json ("rlhf": {...}), ignored by transformers. */
+typedef struct {
+    char template_name[32]; /* prompt/response template, e.g. "rlhf-v1"; "" = none recorded */
+    int32_t eos_id;         /* end-of-text id (50256 in GPT-2); -1 = unknown */
+    int32_t pad_id;         /* id used for right padding; -1 = unknown */
+    double reward_bias;     /* added to a reward model's raw score (DESIGN §4); 0 by default */
+} ckpt_meta_t;
+
+/* Meta with no information: template "", eos -1, pad -1, reward_bias 0. */
+ckpt_meta_t ckpt_meta_default(void);
+
+/* Loads DIR/config.json and DIR/model.safetensors into a new model (parameters only; call
+ * gpt_alloc after). Head from config.json "architectures" (GPT2LMHeadModel → LM,
+ * GPT2ForSequenceClassification → score). Accepts names with or without "transformer.",
+ * ignores attn.bias / attn.masked_bias buffers, rejects missing tensors, wrong shapes,
+ * unknown dtypes and byte ranges outside the file. meta may be NULL; when config.json has no
+ * "rlhf" block, meta gets ckpt_meta_default() with eos_id from "eos_token_id".
+ * Caller frees with gpt_destroy. NULL with err set ("DIR/model.safetensors: h.0.attn.c_attn.weight:
+ * shape [48, 100], expected [48, 144]"). */
+gpt_model_t *ckpt_load(const char *dir, ckpt_meta_t *meta, err_t *err);
+
+/* Reads only DIR/config.json (no weights). */
+int ckpt_load_config(const char *dir, gpt_config_t *cfg, gpt_head_t *head, ckpt_meta_t *meta,
+                     err_t *err);
+
+/* Writes config.json and model.safetensors into dir (created if missing), each atomically.
+ * tokenizer_dir, when not NULL and not dir itself, is a directory whose vocab.json and
+ * merges.txt are copied in. -1 with err set; a failed save leaves the old files intact. */
+int ckpt_save(const char *dir, const gpt_model_t *model, const ckpt_meta_t *meta,
+              const char *tokenizer_dir, err_t *err);
+
+/* Writes len bytes to path atomically (path.tmp, fsync, rename, fsync dir). */
+int ckpt_write_atomic(const char *path, const void *data, size_t len, err_t *err);
+
+/* Training state: a list of named byte sections, written as one file with a magic, a version,
+ * section names and lengths and a checksum, so truncation or corruption is detected. The
+ * caller keeps the memory; sections are copied on write and read into caller buffers. */
+typedef struct {
+    const char *name; /* "adam.m", "adam.v", "step", "rng", "data_pos", ... (≤ 63 chars) */
+    void *data;       /* caller memory: read from on save, written into on load */
+    size_t len;       /* bytes; on load it must equal the stored length */
+} ckpt_section_t;
+
+/* Saves the sections into path atomically. */
+int ckpt_state_save(const char *path, const ckpt_section_t *sections, int n, err_t *err);
+/* Loads every listed section from path into its data (lengths must match; sections in the
+ * file that are not listed are ignored). All are verified (checksum, lengths) before any
+ * caller buffer is written. -1 with err set ("run/train_state.bin: section adam.m: 1024
+ * bytes, expected 2048"). */
+int ckpt_state_load(const char *path, const ckpt_section_t *sections, int n, err_t *err);
+#endif /* RLHF_CKPT_H */
