@@ -109,9 +109,9 @@ asan: ensure-deps
 	 $(MAKE) --no-print-directory BUILD=build-asan OPT="$(ASAN_FLAGS)" \
 	     EXTRA_LDFLAGS="-fsanitize=address,undefined" test-run
 
-$(BUILD)/bench/%: tests/bench/%.c $(if $(wildcard tests/bench/bench_util.c),tests/bench/bench_util.c) $(LIB)
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/bench_util.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Icommon -Ipipelines -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Icommon -Ipipelines -Itests/bench -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 bench: ensure-deps
 	@$(MAKE) --no-print-directory bench-run
