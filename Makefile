@@ -23,7 +23,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
-CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fopenmp -D_GNU_SOURCE $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS  := -std=c11 $(OPT) -g $(WARN) -fopenmp -D_GNU_SOURCE -Icommon -Ipipelines $(PKG_CFLAGS) \
+           $(EXTRA_CFLAGS)
 LDFLAGS := -fopenmp $(EXTRA_LDFLAGS)
 LDLIBS  := $(PKG_LIBS) -lm -lpthread
 
