@@ -38,7 +38,9 @@ ckpt_meta_t ckpt_meta_default(void);
  * shape [48, 100], expected [48, 144]"). */
 gpt_model_t *ckpt_load(const char *dir, ckpt_meta_t *meta, err_t *err);
 
-/* Reads only DIR/config.json (no weights). */
+/* Reads only DIR/config.json (no weights) and checks it: positive sizes, C % NH == 0, GPT-2's
+ * math (gelu_new, n_inner 4C, tied embeddings), token ids within the vocabulary. head and meta
+ * may be NULL. Outputs are written only on success. */
 int ckpt_load_config(const char *dir, gpt_config_t *cfg, gpt_head_t *head, ckpt_meta_t *meta,
                      err_t *err);
 
@@ -67,4 +69,61 @@ int ckpt_state_save(const char *path, const ckpt_section_t *sections, int n, err
  * caller buffer is written. -1 with err set ("run/train_state.bin: section adam.m: 1024
  * bytes, expected 2048"). */
 int ckpt_state_load(const char *path, const ckpt_section_t *sections, int n, err_t *err);
+
+/* ---- safetensors reader --------------------------------------------------------------------
+ * A safetensors file is an 8-byte little-endian header length, a JSON header
+ * {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}} and the data
+ * area. ckpt_st_open validates the whole header before it returns: length within the file,
+ * JSON, known dtypes, shape × dtype size == byte range, every range inside the data area, no
+ * overlaps, no holes, no duplicate names (the checks of the reference implementation). Tensor
+ * data is read on demand with pread, so a 500 MB file is never held twice in memory. */
+
+typedef enum {
+    CKPT_DT_BOOL, CKPT_DT_U8, CKPT_DT_I8, CKPT_DT_F8_E4M3, CKPT_DT_F8_E5M2, CKPT_DT_I16,
+    CKPT_DT_U16, CKPT_DT_F16, CKPT_DT_BF16, CKPT_DT_I32, CKPT_DT_U32, CKPT_DT_F32,
+    CKPT_DT_I64, CKPT_DT_U64, CKPT_DT_F64,
+} ckpt_dtype_t;
+
+#define CKPT_MAX_DIMS 8
+
+typedef struct {
+    const char *name;             /* as in the header; borrowed until ckpt_st_close */
+    ckpt_dtype_t dtype;
+    int ndim;                     /* 0..CKPT_MAX_DIMS */
+    int64_t shape[CKPT_MAX_DIMS];
+    int64_t numel;                /* product of shape (1 for a scalar) */
+    uint64_t begin, end;          /* byte range inside the data area */
+} ckpt_st_tensor_t;
+
+typedef struct ckpt_st ckpt_st_t;
+
+/* The dtype's name as safetensors spells it ("F32", "BF16") and its size in bytes. */
+const char *ckpt_dtype_name(ckpt_dtype_t dtype);
+int ckpt_dtype_size(ckpt_dtype_t dtype);
+
+/* Opens and validates path (see above). Caller closes with ckpt_st_close. NULL with err set,
+ * naming the file and, where there is one, the tensor ("m.safetensors: wte.weight:
+ * data_offsets [0, 18624] beyond the 1000 bytes of data: truncated file"). */
+ckpt_st_t *ckpt_st_open(const char *path, err_t *err);
+/* Closes the file, frees everything and NULLs *st; accepts NULL. */
+void ckpt_st_close(ckpt_st_t **st);
+
+/* Tensors in header order: count, the i-th (0 <= i < count), or by exact name (NULL if
+ * absent). Pointers stay valid until ckpt_st_close. */
+int64_t ckpt_st_count(const ckpt_st_t *st);
+const ckpt_st_tensor_t *ckpt_st_at(const ckpt_st_t *st, int64_t i);
+const ckpt_st_tensor_t *ckpt_st_find(const ckpt_st_t *st, const char *name);
+
+/* A string of "__metadata__" ("format" → "pt"), or NULL; borrowed until ckpt_st_close. */
+const char *ckpt_st_metadata(const ckpt_st_t *st, const char *key);
+/* The raw header text as stored (JSON plus its space padding), NUL-terminated, and its length;
+ * borrowed until ckpt_st_close. */
+const char *ckpt_st_header(const ckpt_st_t *st, uint64_t *len);
+
+/* Reads tensor `name` (n values, n must equal its numel) into out as float32. F32 is read as
+ * is; F16 and BF16 are converted exactly. Other dtypes are an error naming file and tensor. */
+int ckpt_st_read_f32(const ckpt_st_t *st, const char *name, float *out, int64_t n, err_t *err);
+/* Same for int32: I32 only. */
+int ckpt_st_read_i32(const ckpt_st_t *st, const char *name, int32_t *out, int64_t n,
+                     err_t *err);
 #endif /* RLHF_CKPT_H */
