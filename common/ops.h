@@ -40,6 +40,43 @@ void ops_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t
 void ops_residual_forward(float *out, const float *a, const float *b, int64_t n);
 void ops_residual_backward(float *da, float *db, const float *dout, int64_t n);
 
-/* Further ops (encoder, attention, softmax + cross-entropy) are declared below by the module
- * that implements them, each with its shape comment. */
+/* out(B,T,C) = wte[tokens[b,t]] + wpe[t]: token plus position embedding. Position ids are
+ * always 0..T-1 (right padding never shifts them). tokens in [0, V). */
+void ops_encoder_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe,
+                         int64_t B, int64_t T, int64_t C);
+/* dwte[tokens[b,t]] += dout[b,t], dwpe[t] += dout[b,t]. Either of dwte, dwpe may be NULL. */
+void ops_encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens,
+                          int64_t B, int64_t T, int64_t C);
+
+/* Causal multi-head self-attention on the fused projection qkv(B,T,3C) = [q | k | v], each C
+ * wide and split into NH heads of HS = C/NH: out(B,T,C) = softmax(q·kᵀ/sqrt(HS), causal)·v,
+ * heads side by side. att(B,NH,T,T) keeps the probabilities for backward (0 above the
+ * diagonal). Products are cblas_sgemm calls per (b, head) reading q, k, v in place. */
+void ops_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T,
+                           int64_t C, int64_t NH);
+/* dqkv += d(out)/d(qkv)ᵀ·dout. datt(B,NH,T,T) is scratch: overwritten, not accumulated. */
+void ops_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
+                            const float *att, int64_t B, int64_t T, int64_t C, int64_t NH);
+
+/* The LM head's log-softmax at a temperature, for cross-entropy and PPO log-probs:
+ * logp[n] = log softmax(logits[n,:] / temperature)[targets[n]] over N rows of V logits, with
+ * the row max (from -INFINITY) subtracted and the sum of exponentials in double. Rows with
+ * targets[n] < 0 are masked: logp[n] = 0. lse[n] keeps max + log Σ exp (of the scaled row)
+ * for backward. logits is not modified. */
+void ops_logsoftmax_forward(float *logp, float *lse, const float *logits, const int32_t *targets,
+                            int64_t N, int64_t V, float temperature);
+/* dlogits[n,v] = dlogp[n] · (1[v == targets[n]] - softmax(logits[n,:]/temperature)[v]) /
+ * temperature, 0 on masked rows. The one backward that WRITES instead of adding: dlogits may
+ * be logits itself, so the (N, V) buffer is reused in place (V = 50257 makes a second one
+ * costly). */
+void ops_logsoftmax_backward(float *dlogits, const float *dlogp, const float *logits,
+                             const float *lse, const int32_t *targets, int64_t N, int64_t V,
+                             float temperature);
+
+/* Sets the threads of OpenMP loops and of OpenBLAS together (`--threads N`); n < 1 leaves the
+ * defaults (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS, else every core). Process-wide: call it
+ * from main before any model runs. */
+void ops_set_threads(int n);
+/* Threads OpenMP loops will use (1 when built without OpenMP). */
+int ops_get_threads(void);
 #endif /* RLHF_OPS_H */
