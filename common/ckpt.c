@@ -31,6 +31,18 @@ static uint64_t get_le64(const uint8_t *b) {
     return v;
 }
 
+static void put_le64(uint8_t *b, uint64_t v) {
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *b) {
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static void put_le32(uint8_t *b, uint32_t v) {
+    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+}
+
 /* Reads exactly len bytes at off (retrying short reads and EINTR). */
 static int pread_full(int fd, void *buf, size_t len, uint64_t off, const char *path,
                       err_t *err) {
@@ -655,4 +667,609 @@ fail:
     ckpt_st_close(&st);
     gpt_destroy(&model);
     return NULL;
+}
+
+/* ---- atomic files --------------------------------------------------------------------- */
+
+/* A file being written under a temporary name (final + ".tmp") until commit renames it. */
+typedef struct {
+    char final[PATH_CAP];
+    char tmp[PATH_CAP];
+    FILE *f; /* open while writing; NULL once finished */
+    bool created;
+} tmpfile_t;
+
+static int tmp_open(tmpfile_t *t, const char *path, err_t *err) {
+    memset(t, 0, sizeof *t);
+    int n1 = snprintf(t->final, PATH_CAP, "%s", path), n2 = snprintf(t->tmp, PATH_CAP, "%s.tmp", path);
+    if (n1 >= PATH_CAP || n2 >= PATH_CAP) return err_setf(err, "%s: path too long", path);
+    int fd = open(t->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return err_setf(err, "%s: cannot create: %s", t->tmp, strerror(errno));
+    t->created = true;
+    if (!(t->f = fdopen(fd, "wb"))) {
+        close(fd);
+        return err_setf(err, "%s: %s", t->tmp, strerror(errno));
+    }
+    return 0;
+}
+
+static int tmp_write(tmpfile_t *t, const void *data, size_t len, err_t *err) {
+    if (len && fwrite(data, 1, len, t->f) != len)
+        return err_setf(err, "%s: write failed: %s", t->tmp, strerror(errno));
+    return 0;
+}
+
+/* Flushes, fsyncs and closes the temporary file (the data is on disk under t->tmp). */
+static int tmp_finish(tmpfile_t *t, err_t *err) {
+    FILE *f = t->f;
+    t->f = NULL;
+    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    int e = errno;
+    if (fclose(f) != 0 && !bad) bad = 1, e = errno;
+    if (bad) return err_setf(err, "%s: write failed: %s", t->tmp, strerror(e));
+    return 0;
+}
+
+/* Removes what tmp_open created (after a failure). */
+static void tmp_discard(tmpfile_t *t) {
+    if (t->f) fclose(t->f);
+    t->f = NULL;
+    if (t->created) unlink(t->tmp);
+    t->created = false;
+}
+
+static int fsync_dir_of(const char *path, err_t *err) {
+    char dir[PATH_CAP];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return err_setf(err, "%s: %s", dir, strerror(errno));
+    int rc = fsync(fd) == 0 ? 0 : err_setf(err, "%s: fsync failed: %s", dir, strerror(errno));
+    close(fd);
+    return rc;
+}
+
+/* Renames every finished temporary into place, then fsyncs the directory so the renames are
+ * durable. All files were complete on disk before the first rename. */
+static int tmp_commit(tmpfile_t *ts, int n, err_t *err) {
+    for (int i = 0; i < n; i++) {
+        if (rename(ts[i].tmp, ts[i].final))
+            return err_setf(err, "%s: rename failed: %s", ts[i].final, strerror(errno));
+        ts[i].created = false;
+    }
+    return n ? fsync_dir_of(ts[0].final, err) : 0;
+}
+
+int ckpt_write_atomic(const char *path, const void *data, size_t len, err_t *err) {
+    tmpfile_t t;
+    if (tmp_open(&t, path, err) || tmp_write(&t, data, len, err) || tmp_finish(&t, err) ||
+        tmp_commit(&t, 1, err)) {
+        tmp_discard(&t);
+        return -1;
+    }
+    return 0;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir, err_t *err) {
+    char p[PATH_CAP];
+    if (snprintf(p, sizeof p, "%s", dir) >= PATH_CAP) return err_setf(err, "%s: path too long", dir);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0') continue;
+        const char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0755) && errno != EEXIST)
+            return err_setf(err, "%s: cannot create directory: %s", p, strerror(errno));
+        *s = c;
+        if (!c) break;
+    }
+    struct stat sb;
+    if (stat(dir, &sb) || !S_ISDIR(sb.st_mode)) return err_setf(err, "%s: not a directory", dir);
+    return 0;
+}
+
+/* Copies src into the temporary of t (opened here). */
+static int tmp_copy_from(tmpfile_t *t, const char *src, const char *dst, err_t *err) {
+    FILE *in = fopen(src, "rb");
+    if (!in) return err_setf(err, "%s: %s", src, strerror(errno));
+    int rc = tmp_open(t, dst, err);
+    uint8_t buf[1 << 16];
+    size_t n;
+    while (!rc && (n = fread(buf, 1, sizeof buf, in)) > 0) rc = tmp_write(t, buf, n, err);
+    if (!rc && ferror(in)) rc = err_setf(err, "%s: read failed", src);
+    fclose(in);
+    return rc ? -1 : tmp_finish(t, err);
+}
+
+/* ---- safetensors writer and ckpt_save --------------------------------------------------- */
+
+/* A float as Python's repr would write it when it came from a float32: the shortest decimal
+ * that reads back as the same float ("1e-05", not "9.9999997473787516e-06"). */
+static void fmt_float(char *buf, size_t cap, float v) {
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, cap, "%.*g", p, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".eni")) strncat(buf, ".0", cap - strlen(buf) - 1);
+}
+
+/* A double, shortest round trip ("0.25", "-1.5e-07", "0.0"). */
+static void fmt_double(char *buf, size_t cap, double v) {
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, cap, "%.*g", p, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".eni")) strncat(buf, ".0", cap - strlen(buf) - 1);
+}
+
+static void put_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        const unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void put_token(FILE *f, const char *key, int32_t id, const char *indent) {
+    if (id < 0) fprintf(f, ",\n%s\"%s\": null", indent, key);
+    else fprintf(f, ",\n%s\"%s\": %d", indent, key, (int)id);
+}
+
+/* config.json as transformers' GPT2Config writes it (the fields of the fixtures, in their
+ * order), plus our "rlhf" block. Caller frees the returned string. */
+static char *config_json(const gpt_model_t *model, const ckpt_meta_t *meta, size_t *len) {
+    char *buf = NULL, eps[32], bias[40];
+    FILE *f = open_memstream(&buf, len);
+    if (!f) return NULL;
+    const gpt_config_t *c = &model->cfg;
+    const bool score = model->head == GPT_HEAD_SCORE;
+    fmt_float(eps, sizeof eps, c->ln_eps);
+    fmt_double(bias, sizeof bias, meta->reward_bias);
+    fprintf(f,
+            "{\n  \"architectures\": [\n    \"%s\"\n  ],\n  \"model_type\": \"gpt2\",\n"
+            "  \"n_embd\": %lld,\n  \"n_layer\": %lld,\n  \"n_head\": %lld,\n"
+            "  \"n_positions\": %lld,\n  \"n_ctx\": %lld,\n  \"vocab_size\": %lld,\n"
+            "  \"n_inner\": null,\n  \"activation_function\": \"gelu_new\",\n"
+            "  \"layer_norm_epsilon\": %s,\n  \"resid_pdrop\": 0.0,\n  \"embd_pdrop\": 0.0,\n"
+            "  \"attn_pdrop\": 0.0,\n  \"scale_attn_weights\": true,\n"
+            "  \"tie_word_embeddings\": true",
+            score ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel", (long long)c->n_embd,
+            (long long)c->n_layer, (long long)c->n_head, (long long)c->n_positions,
+            (long long)c->n_positions, (long long)c->vocab_size, eps);
+    put_token(f, "bos_token_id", meta->eos_id, "  ");
+    put_token(f, "eos_token_id", meta->eos_id, "  ");
+    fprintf(f, ",\n  \"torch_dtype\": \"float32\"");
+    if (score) {
+        fprintf(f, ",\n  \"num_labels\": 1,\n  \"id2label\": {\n    \"0\": \"LABEL_0\"\n  },\n"
+                   "  \"label2id\": {\n    \"LABEL_0\": 0\n  }");
+        put_token(f, "pad_token_id", meta->pad_id, "  ");
+    }
+    fprintf(f, ",\n  \"rlhf\": {\n    \"template\": ");
+    put_json_string(f, meta->template_name);
+    put_token(f, "eos_id", meta->eos_id, "    ");
+    put_token(f, "pad_id", meta->pad_id, "    ");
+    fprintf(f, ",\n    \"reward_bias\": %s\n  }\n}\n", bias);
+    if (fclose(f)) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* One tensor of the file being written; data NULL means GPT-2's causal-mask buffer
+ * (1, 1, T, T), lower triangle 1.0f, generated row by row. */
+typedef struct {
+    char name[96];
+    int ndim;
+    int64_t shape[4];
+    int64_t numel;
+    const float *data;
+} out_tensor_t;
+
+/* The tensors a model directory holds, in the fixtures' order. *out is malloc'd. */
+static int64_t out_tensors(const gpt_model_t *model, out_tensor_t **out) {
+    const int64_t n = gpt_tensors(model, NULL, 0), L = model->cfg.n_layer,
+                  T = model->cfg.n_positions;
+    const bool lm = model->head == GPT_HEAD_LM;
+    const int64_t total = n + (lm ? L : 0);
+    gpt_tensor_t *g = malloc((size_t)n * sizeof *g);
+    out_tensor_t *o = calloc((size_t)total, sizeof *o);
+    if (!g || !o) {
+        free(g);
+        free(o);
+        return -1;
+    }
+    gpt_tensors(model, g, n);
+    for (int64_t i = 0; i < n; i++) {
+        /* save_pretrained of GPT2ForSequenceClassification prefixes the trunk, not the head */
+        const bool prefix = !lm && strcmp(g[i].name, "score.weight");
+        snprintf(o[i].name, sizeof o[i].name, "%s%s", prefix ? HF_PREFIX : "", g[i].name);
+        o[i].ndim = g[i].ndim;
+        o[i].shape[0] = g[i].shape[0];
+        o[i].shape[1] = g[i].shape[1];
+        o[i].numel = g[i].numel;
+        o[i].data = g[i].param;
+    }
+    for (int64_t l = 0; lm && l < L; l++) {
+        out_tensor_t *t = &o[n + l];
+        snprintf(t->name, sizeof t->name, "h.%lld.attn.bias", (long long)l);
+        t->ndim = 4;
+        t->shape[0] = t->shape[1] = 1;
+        t->shape[2] = t->shape[3] = T;
+        t->numel = T * T;
+    }
+    free(g);
+    *out = o;
+    return total;
+}
+
+/* The header JSON, space-padded to a multiple of 8 bytes as the reference writer pads it. */
+static char *st_header(const out_tensor_t *t, int64_t n, size_t *len) {
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f) return NULL;
+    uint64_t off = 0;
+    fputc('{', f);
+    for (int64_t i = 0; i < n; i++) {
+        fprintf(f, "\"%s\":{\"dtype\":\"F32\",\"shape\":[", t[i].name);
+        for (int d = 0; d < t[i].ndim; d++) fprintf(f, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
+        const uint64_t end = off + 4 * (uint64_t)t[i].numel;
+        fprintf(f, "],\"data_offsets\":[%llu,%llu]},", (unsigned long long)off,
+                (unsigned long long)end);
+        off = end;
+    }
+    fprintf(f, "\"__metadata__\":{\"format\":\"pt\"}}");
+    for (long pos = ftell(f); pos % 8; pos++) fputc(' ', f);
+    if (fclose(f)) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static int st_write_data(tmpfile_t *tf, const out_tensor_t *t, err_t *err) {
+    if (t->data) return tmp_write(tf, t->data, 4 * (size_t)t->numel, err);
+    const int64_t T = t->shape[3];
+    float *row = malloc((size_t)T * sizeof *row);
+    if (!row) return err_setf(err, "%s: out of memory", tf->tmp);
+    int rc = 0;
+    for (int64_t r = 0; r < T && !rc; r++) {
+        for (int64_t c = 0; c < T; c++) row[c] = c <= r ? 1.0f : 0.0f;
+        rc = tmp_write(tf, row, (size_t)T * sizeof *row, err);
+    }
+    free(row);
+    return rc;
+}
+
+/* Writes the model's model.safetensors into the temporary of tf (opened here). */
+static int st_write_model(tmpfile_t *tf, const char *path, const gpt_model_t *model, err_t *err) {
+    out_tensor_t *t = NULL;
+    char *hdr = NULL;
+    size_t hlen = 0;
+    int rc = -1;
+    const int64_t n = out_tensors(model, &t);
+    if (n < 0 || !(hdr = st_header(t, n, &hlen))) {
+        err_setf(err, "%s: out of memory", path);
+        goto done;
+    }
+    uint8_t len8[8];
+    put_le64(len8, hlen);
+    if (tmp_open(tf, path, err) || tmp_write(tf, len8, 8, err) || tmp_write(tf, hdr, hlen, err))
+        goto done;
+    for (int64_t i = 0; i < n; i++)
+        if (st_write_data(tf, &t[i], err)) goto done;
+    rc = tmp_finish(tf, err);
+done:
+    free(hdr);
+    free(t);
+    return rc;
+}
+
+static int check_meta(const gpt_model_t *model, const ckpt_meta_t *meta, const char *dir,
+                      err_t *err) {
+    const int64_t V = model->cfg.vocab_size;
+    if (meta->eos_id < -1 || meta->eos_id >= V || meta->pad_id < -1 || meta->pad_id >= V)
+        return err_setf(err, "%s: eos_id %d / pad_id %d outside the vocabulary of %lld", dir,
+                        (int)meta->eos_id, (int)meta->pad_id, (long long)V);
+    if (!isfinite(meta->reward_bias))
+        return err_setf(err, "%s: reward_bias is not finite", dir);
+    if (!memchr(meta->template_name, '\0', sizeof meta->template_name))
+        return err_setf(err, "%s: template name not terminated", dir);
+    return 0;
+}
+
+/* True when a and b name the same existing directory. */
+static bool same_dir(const char *a, const char *b) {
+    struct stat sa, sb;
+    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int ckpt_save(const char *dir, const gpt_model_t *model, const ckpt_meta_t *meta,
+              const char *tokenizer_dir, err_t *err) {
+    const ckpt_meta_t def = ckpt_meta_default();
+    if (!meta) meta = &def;
+    if (check_meta(model, meta, dir, err) || make_dirs(dir, err)) return -1;
+    tmpfile_t tf[4];
+    memset(tf, 0, sizeof tf);
+    int nt = 0, rc = -1;
+    char path[PATH_CAP], src[PATH_CAP];
+    size_t clen = 0;
+    char *cfg = config_json(model, meta, &clen);
+    if (!cfg) return err_setf(err, "%s: out of memory", dir);
+    if (join_path(path, dir, "config.json", err) || tmp_open(&tf[nt++], path, err) ||
+        tmp_write(&tf[nt - 1], cfg, clen, err) || tmp_finish(&tf[nt - 1], err))
+        goto done;
+    if (join_path(path, dir, "model.safetensors", err)) goto done;
+    nt++;
+    if (st_write_model(&tf[nt - 1], path, model, err)) goto done;
+    if (tokenizer_dir && !same_dir(tokenizer_dir, dir)) {
+        const char *files[] = {"vocab.json", "merges.txt"};
+        for (int i = 0; i < 2; i++) {
+            if (join_path(src, tokenizer_dir, files[i], err) || join_path(path, dir, files[i], err))
+                goto done;
+            nt++;
+            if (tmp_copy_from(&tf[nt - 1], src, path, err)) goto done;
+        }
+    }
+    rc = tmp_commit(tf, nt, err);
+done:
+    for (int i = 0; i < nt; i++) tmp_discard(&tf[i]);
+    free(cfg);
+    return rc;
+}
+
+/* ---- train_state.bin ------------------------------------------------------------------ *
+ * Layout (all integers little-endian):
+ *   0   8  magic "RLHFSTAT"
+ *   8   4  version (1)
+ *   12  4  number of sections n
+ *   16  8  total file size in bytes (a truncated file is named as such, not as corrupt)
+ *   24  8  checksum of every byte from offset 32 to the end (table and data)
+ *   32  n × (64-byte NUL-padded name, 8-byte length)
+ *   then the sections' bytes, in table order, back to back. */
+#define STATE_MAGIC "RLHFSTAT"
+enum { STATE_VERSION = 1, STATE_HDR = 32, STATE_NAME = 64, STATE_ENTRY = 72,
+       STATE_MAX_SECTIONS = 1 << 16 };
+
+/* A streaming 64-bit hash (the xxHash64 construction): four independent multiply-rotate
+ * lanes, so hashing a GB of AdamW moments costs a fraction of writing it. It detects
+ * accidental corruption; it is not a cryptographic checksum. */
+#define H1 0x9E3779B185EBCA87ull
+#define H2 0xC2B2AE3D27D4EB4Full
+#define H3 0x165667B19E3779F9ull
+#define H4 0x85EBCA77C2B2AE63ull
+#define H5 0x27D4EB2F165667C5ull
+typedef struct {
+    uint64_t v[4];
+    uint8_t buf[32];
+    size_t nbuf;
+    uint64_t total;
+} hash_t;
+
+static uint64_t rotl64(uint64_t x, int r) {
+    return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t hash_round(uint64_t acc, uint64_t in) {
+    return rotl64(acc + in * H2, 31) * H1;
+}
+
+static uint64_t word64(const uint8_t *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static void hash_init(hash_t *h) {
+    memset(h, 0, sizeof *h);
+    h->v[0] = H1 + H2;
+    h->v[1] = H2;
+    h->v[2] = 0;
+    h->v[3] = 0 - H1;
+}
+
+static void hash_block(hash_t *h, const uint8_t *p) {
+    for (int i = 0; i < 4; i++) h->v[i] = hash_round(h->v[i], word64(p + 8 * i));
+}
+
+static void hash_update(hash_t *h, const void *data, size_t len) {
+    if (!len) return;
+    const uint8_t *p = data;
+    h->total += len;
+    if (h->nbuf) {
+        size_t take = 32 - h->nbuf < len ? 32 - h->nbuf : len;
+        memcpy(h->buf + h->nbuf, p, take);
+        h->nbuf += take, p += take, len -= take;
+        if (h->nbuf < 32) return;
+        hash_block(h, h->buf);
+        h->nbuf = 0;
+    }
+    for (; len >= 32; p += 32, len -= 32) hash_block(h, p);
+    memcpy(h->buf, p, len);
+    h->nbuf = len;
+}
+
+static uint64_t hash_final(const hash_t *h) {
+    uint64_t x;
+    if (h->total >= 32) {
+        x = rotl64(h->v[0], 1) + rotl64(h->v[1], 7) + rotl64(h->v[2], 12) + rotl64(h->v[3], 18);
+        for (int i = 0; i < 4; i++) x = (x ^ hash_round(0, h->v[i])) * H1 + H4;
+    } else {
+        x = H5;
+    }
+    x += h->total;
+    const uint8_t *p = h->buf;
+    size_t n = h->nbuf;
+    for (; n >= 8; p += 8, n -= 8) x = rotl64(x ^ hash_round(0, word64(p)), 27) * H1 + H4;
+    for (; n > 0; p++, n--) x = rotl64(x ^ (*p * H5), 11) * H1;
+    x ^= x >> 33;
+    x *= H2;
+    x ^= x >> 29;
+    x *= H3;
+    return x ^ (x >> 32);
+}
+
+static int check_sections(const ckpt_section_t *s, int n, const char *path, err_t *err) {
+    if (n < 0 || n > STATE_MAX_SECTIONS) return err_setf(err, "%s: %d sections", path, n);
+    for (int i = 0; i < n; i++) {
+        if (!s[i].name || !s[i].name[0] || strlen(s[i].name) >= STATE_NAME)
+            return err_setf(err, "%s: section %d: name empty or longer than %d bytes", path, i,
+                            STATE_NAME - 1);
+        if (s[i].len && !s[i].data)
+            return err_setf(err, "%s: section %s: no data", path, s[i].name);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(s[i].name, s[j].name))
+                return err_setf(err, "%s: section %s listed twice", path, s[i].name);
+    }
+    return 0;
+}
+
+int ckpt_state_save(const char *path, const ckpt_section_t *sections, int n, err_t *err) {
+    if (check_sections(sections, n, path, err)) return -1;
+    const size_t tlen = (size_t)n * STATE_ENTRY;
+    uint8_t hdr[STATE_HDR] = {0}, *table = calloc(1, tlen ? tlen : 1);
+    if (!table) return err_setf(err, "%s: out of memory", path);
+    uint64_t size = STATE_HDR + tlen;
+    for (int i = 0; i < n; i++) {
+        memcpy(table + (size_t)i * STATE_ENTRY, sections[i].name, strlen(sections[i].name));
+        put_le64(table + (size_t)i * STATE_ENTRY + STATE_NAME, sections[i].len);
+        size += sections[i].len;
+    }
+    hash_t h;
+    hash_init(&h);
+    hash_update(&h, table, tlen);
+    for (int i = 0; i < n; i++) hash_update(&h, sections[i].data, sections[i].len);
+    memcpy(hdr, STATE_MAGIC, 8);
+    put_le32(hdr + 8, STATE_VERSION);
+    put_le32(hdr + 12, (uint32_t)n);
+    put_le64(hdr + 16, size);
+    put_le64(hdr + 24, hash_final(&h));
+    tmpfile_t t;
+    int rc = tmp_open(&t, path, err) || tmp_write(&t, hdr, sizeof hdr, err) ||
+             tmp_write(&t, table, tlen, err);
+    for (int i = 0; i < n && !rc; i++) rc = tmp_write(&t, sections[i].data, sections[i].len, err);
+    rc = rc || tmp_finish(&t, err) || tmp_commit(&t, 1, err);
+    tmp_discard(&t);
+    free(table);
+    return rc ? -1 : 0;
+}
+
+/* Reads and checks the header and table; *table is malloc'd (n × STATE_ENTRY bytes). */
+static int state_read_table(int fd, const char *path, uint8_t **table, uint32_t *count,
+                            uint64_t *sum, err_t *err) {
+    struct stat sb;
+    uint8_t hdr[STATE_HDR];
+    if (fstat(fd, &sb)) return err_setf(err, "%s: %s", path, strerror(errno));
+    const uint64_t size = (uint64_t)sb.st_size;
+    if (size < STATE_HDR)
+        return err_setf(err, "%s: %llu bytes: truncated training-state file", path,
+                        (unsigned long long)size);
+    if (pread_full(fd, hdr, STATE_HDR, 0, path, err)) return -1;
+    if (memcmp(hdr, STATE_MAGIC, 8)) return err_setf(err, "%s: not a training-state file", path);
+    const uint32_t version = get_le32(hdr + 8), n = get_le32(hdr + 12);
+    if (version != STATE_VERSION)
+        return err_setf(err, "%s: training-state version %u, expected %d", path, version,
+                        STATE_VERSION);
+    if (get_le64(hdr + 16) != size)
+        return err_setf(err, "%s: %llu bytes, the file says %llu: truncated or extended", path,
+                        (unsigned long long)size, (unsigned long long)get_le64(hdr + 16));
+    if (n > STATE_MAX_SECTIONS || STATE_HDR + (uint64_t)n * STATE_ENTRY > size)
+        return err_setf(err, "%s: bad section count %u", path, n);
+    uint8_t *tab = malloc((size_t)n * STATE_ENTRY + 1);
+    if (!tab) return err_setf(err, "%s: out of memory", path);
+    uint64_t total = STATE_HDR + (uint64_t)n * STATE_ENTRY;
+    if (pread_full(fd, tab, (size_t)n * STATE_ENTRY, STATE_HDR, path, err)) goto fail;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = tab + (size_t)i * STATE_ENTRY;
+        const uint64_t len = get_le64(e + STATE_NAME);
+        if (!memchr(e, '\0', STATE_NAME) || len > size || total + len > size) {
+            err_setf(err, "%s: section %u: bad name or length (corrupted file)", path, i);
+            goto fail;
+        }
+        total += len;
+    }
+    if (total != size) {
+        err_setf(err, "%s: sections hold %llu bytes, the file %llu (corrupted file)", path,
+                 (unsigned long long)total, (unsigned long long)size);
+        goto fail;
+    }
+    *table = tab;
+    *count = n;
+    *sum = get_le64(hdr + 24);
+    return 0;
+fail:
+    free(tab);
+    return -1;
+}
+
+/* Hashes bytes [STATE_HDR, size) of the file and compares with the stored checksum. */
+static int state_verify(int fd, const char *path, uint64_t size, uint64_t want, err_t *err) {
+    enum { CHUNK = 1 << 20 };
+    uint8_t *buf = malloc(CHUNK);
+    if (!buf) return err_setf(err, "%s: out of memory", path);
+    hash_t h;
+    hash_init(&h);
+    int rc = 0;
+    for (uint64_t off = STATE_HDR; off < size && !rc; off += CHUNK) {
+        const size_t n = size - off < CHUNK ? (size_t)(size - off) : CHUNK;
+        rc = pread_full(fd, buf, n, off, path, err);
+        hash_update(&h, buf, n);
+    }
+    free(buf);
+    if (!rc && hash_final(&h) != want)
+        rc = err_setf(err, "%s: checksum mismatch: the training-state file is corrupted", path);
+    return rc;
+}
+
+int ckpt_state_load(const char *path, const ckpt_section_t *sections, int n, err_t *err) {
+    if (check_sections(sections, n, path, err)) return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return err_setf(err, "%s: %s", path, strerror(errno));
+    uint8_t *tab = NULL;
+    uint64_t *offs = calloc((size_t)n + 1, sizeof *offs), sum = 0;
+    uint32_t count = 0;
+    int rc = -1;
+    if (!offs) {
+        err_setf(err, "%s: out of memory", path);
+        goto done;
+    }
+    if (state_read_table(fd, path, &tab, &count, &sum, err)) goto done;
+    uint64_t size = STATE_HDR + (uint64_t)count * STATE_ENTRY;
+    for (uint32_t k = 0; k < count; k++) size += get_le64(tab + (size_t)k * STATE_ENTRY + STATE_NAME);
+    if (state_verify(fd, path, size, sum, err)) goto done;
+    /* Every requested section exists with the right length before any buffer is written. */
+    for (int i = 0; i < n; i++) {
+        uint64_t off = STATE_HDR + (uint64_t)count * STATE_ENTRY, len = 0;
+        uint32_t k = 0;
+        for (; k < count; k++) {
+            const uint8_t *e = tab + (size_t)k * STATE_ENTRY;
+            len = get_le64(e + STATE_NAME);
+            if (!strcmp((const char *)e, sections[i].name)) break;
+            off += len;
+        }
+        if (k == count) {
+            err_setf(err, "%s: section %s missing", path, sections[i].name);
+            goto done;
+        }
+        if (len != sections[i].len) {
+            err_setf(err, "%s: section %s: %llu bytes, expected %zu", path, sections[i].name,
+                     (unsigned long long)len, sections[i].len);
+            goto done;
+        }
+        offs[i] = off;
+    }
+    for (int i = 0; i < n; i++)
+        if (pread_full(fd, sections[i].data, sections[i].len, offs[i], path, err)) goto done;
+    rc = 0;
+done:
+    free(offs);
+    free(tab);
+    close(fd);
+    return rc;
 }

@@ -1,5 +1,8 @@
 #include "ckpt.h"
 #include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,6 +304,324 @@ START_TEST(test_ckpt_load_config_errors) {
 }
 END_TEST
 
+
+/* ---- saving ------------------------------------------------------------------------------ */
+
+static bool same_file(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    bool same = na == nb && !memcmp(x, y, na);
+    free(x);
+    free(y);
+    return same;
+}
+
+static json_t *header_json(const char *path) {
+    err_t err = ERR_INIT;
+    ckpt_st_t *st = ckpt_st_open(path, &err);
+    ck_assert_msg(st, "%s", err.msg);
+    uint64_t len;
+    const char *h = ckpt_st_header(st, &len);
+    json_t *j = json_loadb(h, (size_t)len, 0, NULL);
+    ck_assert(j);
+    ck_assert_str_eq(ckpt_st_metadata(st, "format"), "pt");
+    ckpt_st_close(&st);
+    return j;
+}
+
+/* Loading a PyTorch fixture and saving it gives the fixture's file back, byte for byte:
+ * names, order, shapes, dtypes, offsets, metadata, padding and the mask buffers. */
+static void check_resave(const char *fix) {
+    err_t err = ERR_INIT;
+    ckpt_meta_t meta;
+    gpt_model_t *m = ckpt_load(fix, &meta, &err);
+    ck_assert_msg(m, "%s", err.msg);
+    char dir[64], a[512], b[512];
+    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
+    ck_assert(mkdtemp(dir));
+    ck_assert_msg(ckpt_save(dir, m, &meta, NULL, &err) == 0, "%s", err.msg);
+    snprintf(a, sizeof a, "%s/model.safetensors", fix);
+    snprintf(b, sizeof b, "%s/model.safetensors", dir);
+    json_t *ha = header_json(a), *hb = header_json(b);
+    ck_assert_msg(json_equal(ha, hb), "header JSON differs from the fixture's");
+    json_decref(ha);
+    json_decref(hb);
+    ck_assert_msg(same_file(a, b), "%s differs from the fixture", b);
+    /* config.json: the fixture's fields and values, plus "rlhf"; the text is the fixture's. */
+    snprintf(a, sizeof a, "%s/config.json", fix);
+    snprintf(b, sizeof b, "%s/config.json", dir);
+    json_t *ca = json_load_file(a, 0, NULL), *cb = json_load_file(b, 0, NULL);
+    ck_assert(ca && cb);
+    ck_assert_int_eq(json_object_size(cb), json_object_size(ca) + 1);
+    const char *key;
+    json_t *val;
+    json_object_foreach(ca, key, val) {
+        ck_assert_msg(json_equal(val, json_object_get(cb, key)), "config.json: %s differs", key);
+    }
+    ck_assert(json_is_object(json_object_get(cb, "rlhf")));
+    json_decref(ca);
+    json_decref(cb);
+    size_t na, nb;
+    char *ta = slurp(a, &na), *tb = slurp(b, &nb);
+    ck_assert(na > 2 && !strcmp(ta + na - 2, "\n}"));
+    ck_assert(!strncmp(ta, tb, na - 2) && !strncmp(tb + na - 2, ",\n  \"rlhf\": {", 13));
+    free(ta);
+    free(tb);
+    gpt_destroy(&m);
+    rm_tree(dir);
+}
+
+START_TEST(test_ckpt_save_matches_fixture_lm) {
+    check_resave(FIX_LM);
+}
+END_TEST
+
+START_TEST(test_ckpt_save_matches_fixture_rm) {
+    check_resave(FIX_RM);
+}
+END_TEST
+
+static const gpt_config_t small = {.vocab_size = 50, .n_positions = 12, .n_layer = 3,
+                                   .n_head = 2, .n_embd = 8, .ln_eps = 1e-6f};
+
+START_TEST(test_ckpt_round_trip_bit_exact) {
+    err_t err = ERR_INIT;
+    for (int h = 0; h < 2; h++) {
+        gpt_model_t *m = gpt_new(&small, (gpt_head_t)h, &err);
+        ck_assert_msg(m, "%s", err.msg);
+        gpt_init_random(m, 42 + (uint64_t)h);
+        m->params.lnfb[3] = -0.0f; /* signed zero and a subnormal survive too */
+        m->params.wpe[5] = 1e-40f;
+        ckpt_meta_t meta = {.template_name = "rlhf-v1 \"quoted\"", .eos_id = 49, .pad_id = 0,
+                            .reward_bias = -0.12345678901234567};
+        char dir[64];
+        strcpy(dir, "/tmp/test_ckpt_XXXXXX");
+        ck_assert(mkdtemp(dir));
+        strcat(dir, "/sub/model"); /* created, parents too */
+        ck_assert_msg(ckpt_save(dir, m, &meta, NULL, &err) == 0, "%s", err.msg);
+        ckpt_meta_t back;
+        gpt_model_t *r = ckpt_load(dir, &back, &err);
+        ck_assert_msg(r, "%s", err.msg);
+        ck_assert_int_eq(r->head, h);
+        ck_assert(r->cfg.vocab_size == 50 && r->cfg.n_positions == 12 && r->cfg.n_layer == 3 &&
+                  r->cfg.n_head == 2 && r->cfg.n_embd == 8 && r->cfg.ln_eps == 1e-6f);
+        ck_assert_int_eq(r->num_params, m->num_params);
+        ck_assert(!memcmp(r->params_mem, m->params_mem, (size_t)m->num_params * sizeof(float)));
+        ck_assert_str_eq(back.template_name, meta.template_name);
+        ck_assert_int_eq(back.eos_id, 49);
+        ck_assert_int_eq(back.pad_id, 0);
+        ck_assert(back.reward_bias == meta.reward_bias);
+        gpt_destroy(&m);
+        gpt_destroy(&r);
+        dir[strlen(dir) - strlen("/sub/model")] = '\0';
+        rm_tree(dir);
+    }
+}
+END_TEST
+
+/* A failed save (missing tokenizer file, bad meta) leaves the previous checkpoint as it was
+ * and no temporary files behind; a good save copies the tokenizer files. */
+START_TEST(test_ckpt_failed_save_changes_nothing) {
+    err_t err = ERR_INIT;
+    char dir[64], tok[64], path[512], a[512];
+    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
+    strcpy(tok, "/tmp/test_ckpt_tok_XXXXXX");
+    ck_assert(mkdtemp(dir) && mkdtemp(tok));
+    snprintf(path, sizeof path, "%s/vocab.json", tok);
+    spit(path, "{\"a\": 0}", 8);
+    gpt_model_t *m = gpt_new(&small, GPT_HEAD_LM, &err);
+    gpt_init_random(m, 1);
+    ck_assert_int_eq(ckpt_save(dir, m, NULL, NULL, &err), 0);
+    size_t n0, n1;
+    snprintf(a, sizeof a, "%s/model.safetensors", dir);
+    char *before = slurp(a, &n0);
+    gpt_init_random(m, 2);
+    /* merges.txt is missing from the tokenizer directory: the whole save fails. */
+    ck_assert_int_eq(ckpt_save(dir, m, NULL, tok, &err), -1);
+    ck_assert_msg(strstr(err.msg, "merges.txt"), "%s", err.msg);
+    char *after = slurp(a, &n1);
+    ck_assert(n0 == n1 && !memcmp(before, after, n0));
+    free(after);
+    DIR *d = opendir(dir);
+    int files = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        ck_assert_msg(!strstr(e->d_name, ".tmp"), "left behind: %s", e->d_name);
+        files += e->d_name[0] != '.';
+    }
+    closedir(d);
+    ck_assert_int_eq(files, 2);
+    /* Bad meta is refused before anything is written. */
+    err_clear(&err);
+    ckpt_meta_t bad = ckpt_meta_default();
+    bad.eos_id = 50;
+    ck_assert_int_eq(ckpt_save(dir, m, &bad, NULL, &err), -1);
+    ck_assert_msg(strstr(err.msg, "eos_id 50"), "%s", err.msg);
+    after = slurp(a, &n1);
+    ck_assert(n0 == n1 && !memcmp(before, after, n0));
+    free(after);
+    /* With both tokenizer files present, they are copied. */
+    err_clear(&err);
+    snprintf(path, sizeof path, "%s/merges.txt", tok);
+    spit(path, "#version: 0.2\n", 14);
+    ck_assert_msg(ckpt_save(dir, m, NULL, tok, &err) == 0, "%s", err.msg);
+    snprintf(a, sizeof a, "%s/merges.txt", dir);
+    ck_assert(same_file(path, a));
+    ck_assert_int_eq(ckpt_save(dir, m, NULL, dir, &err), 0); /* tokenizer_dir == dir: kept */
+    ck_assert(same_file(path, a));
+    free(before);
+    gpt_destroy(&m);
+    rm_tree(dir);
+    rm_tree(tok);
+}
+END_TEST
+
+START_TEST(test_ckpt_write_atomic) {
+    err_t err = ERR_INIT;
+    char dir[64], path[128];
+    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
+    ck_assert(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/run.json", dir);
+    ck_assert_int_eq(ckpt_write_atomic(path, "{}", 2, &err), 0);
+    ck_assert_int_eq(ckpt_write_atomic(path, "{\"a\":1}", 7, &err), 0);
+    size_t n;
+    char *b = slurp(path, &n);
+    ck_assert(n == 7 && !memcmp(b, "{\"a\":1}", 7));
+    free(b);
+    ck_assert_int_eq(access(strcat(path, ".tmp"), F_OK), -1);
+    ck_assert_int_eq(ckpt_write_atomic("/nonexistent/x.json", "{}", 2, &err), -1);
+    ck_assert_msg(strstr(err.msg, "/nonexistent/x.json.tmp"), "%s", err.msg);
+    rm_tree(dir);
+}
+END_TEST
+
+/* F16/BF16 are widened exactly; holes in the data area are refused. */
+START_TEST(test_ckpt_st_half_and_holes) {
+    char dir[64], path[128];
+    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
+    ck_assert(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/h.safetensors", dir);
+    const char *hdr = "{\"a\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
+                      "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[8,12]}}";
+    uint8_t buf[256] = {0};
+    const size_t hl = strlen(hdr);
+    buf[0] = (uint8_t)hl;
+    memcpy(buf + 8, hdr, hl);
+    const uint16_t halves[6] = {0x3C00, 0xC000, 0x0001, 0x7C00, 0x3F80, 0xC040};
+    memcpy(buf + 8 + hl, halves, sizeof halves);
+    spit(path, buf, 8 + hl + 12);
+    err_t err = ERR_INIT;
+    ckpt_st_t *st = ckpt_st_open(path, &err);
+    ck_assert_msg(st, "%s", err.msg);
+    float a[4], b[2];
+    ck_assert_int_eq(ckpt_st_read_f32(st, "a", a, 4, &err), 0);
+    ck_assert_int_eq(ckpt_st_read_f32(st, "b", b, 2, &err), 0);
+    ck_assert(a[0] == 1.0f && a[1] == -2.0f && a[2] == ldexpf(1.0f, -24) && isinf(a[3]));
+    ck_assert(b[0] == 1.0f && b[1] == -3.0f);
+    ckpt_st_close(&st);
+    /* b moved 1 byte on: byte [8, 9) belongs to nobody. */
+    char *h2 = strdup(hdr);
+    memcpy(strstr(h2, "[8,12]"), "[9,13]", 6);
+    memcpy(buf + 8, h2, hl);
+    spit(path, buf, 8 + hl + 13);
+    ck_assert_ptr_null(ckpt_st_open(path, &err));
+    ck_assert_msg(strstr(err.msg, "bytes [8, 9) of the data area belong to no tensor"), "%s",
+                  err.msg);
+    free(h2);
+    rm_tree(dir);
+}
+END_TEST
+
+/* ---- train_state.bin --------------------------------------------------------------------- */
+
+START_TEST(test_ckpt_state_round_trip) {
+    err_t err = ERR_INIT;
+    char dir[64], path[128];
+    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
+    ck_assert(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/train_state.bin", dir);
+    float m[1001];
+    int64_t step = 1234567890123;
+    uint8_t rng[37];
+    for (int i = 0; i < 1001; i++) m[i] = (float)i * 0.37f - 5.0f;
+    for (int i = 0; i < 37; i++) rng[i] = (uint8_t)(i * 7);
+    ckpt_section_t s[3] = {{"adam.m", m, sizeof m}, {"step", &step, sizeof step},
+                           {"rng", rng, sizeof rng}};
+    ck_assert_msg(ckpt_state_save(path, s, 3, &err) == 0, "%s", err.msg);
+    float m2[1001] = {0};
+    int64_t step2 = 0;
+    uint8_t rng2[37] = {0};
+    /* Any subset, in any order. */
+    ckpt_section_t r[3] = {{"rng", rng2, sizeof rng2}, {"adam.m", m2, sizeof m2},
+                           {"step", &step2, sizeof step2}};
+    ck_assert_msg(ckpt_state_load(path, r, 3, &err) == 0, "%s", err.msg);
+    ck_assert(!memcmp(m, m2, sizeof m) && step2 == step && !memcmp(rng, rng2, sizeof rng));
+    step2 = 0;
+    ck_assert_int_eq(ckpt_state_load(path, &r[2], 1, &err), 0);
+    ck_assert(step2 == step);
+    /* Wrong length and missing section: errors, and no buffer is touched. */
+    memset(m2, 0, sizeof m2);
+    ckpt_section_t wrong[2] = {{"adam.m", m2, sizeof m2}, {"step", &step2, 4}};
+    ck_assert_int_eq(ckpt_state_load(path, wrong, 2, &err), -1);
+    ck_assert_msg(strstr(err.msg, "train_state.bin: section step: 8 bytes, expected 4"), "%s",
+                  err.msg);
+    ck_assert(m2[1] == 0.0f);
+    err_clear(&err);
+    ckpt_section_t missing[2] = {{"adam.m", m2, sizeof m2}, {"adam.v", m2, sizeof m2}};
+    ck_assert_int_eq(ckpt_state_load(path, missing, 2, &err), -1);
+    ck_assert_msg(strstr(err.msg, "section adam.v missing"), "%s", err.msg);
+    ck_assert(m2[1] == 0.0f);
+    rm_tree(dir);
+}
+END_TEST
+
+START_TEST(test_ckpt_state_damage_detected) {
+    err_t err = ERR_INIT;
+    char dir[64], path[128];
+    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
+    ck_assert(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/train_state.bin", dir);
+    double v[300];
+    for (int i = 0; i < 300; i++) v[i] = sin(i);
+    ckpt_section_t s = {"adam.v", v, sizeof v};
+    ck_assert_int_eq(ckpt_state_save(path, &s, 1, &err), 0);
+    size_t n;
+    char *good = slurp(path, &n);
+    double out[300];
+    memset(out, 0x5a, sizeof out);
+    ckpt_section_t r = {"adam.v", out, sizeof out};
+    /* Truncated by one byte. */
+    spit(path, good, n - 1);
+    ck_assert_int_eq(ckpt_state_load(path, &r, 1, &err), -1);
+    ck_assert_msg(strstr(err.msg, "truncated"), "%s", err.msg);
+    /* One flipped bit in the data. */
+    err_clear(&err);
+    good[n - 100] ^= 0x10;
+    spit(path, good, n);
+    ck_assert_int_eq(ckpt_state_load(path, &r, 1, &err), -1);
+    ck_assert_msg(strstr(err.msg, "checksum mismatch"), "%s", err.msg);
+    /* A flipped bit in a section name. */
+    err_clear(&err);
+    good[n - 100] ^= 0x10;
+    good[33] ^= 0x01;
+    spit(path, good, n);
+    ck_assert_int_eq(ckpt_state_load(path, &r, 1, &err), -1);
+    ck_assert_msg(strstr(err.msg, "checksum mismatch"), "%s", err.msg);
+    /* Not a state file at all. */
+    err_clear(&err);
+    spit(path, "{\"not\": \"state\"} padding padding padding", 40);
+    ck_assert_int_eq(ckpt_state_load(path, &r, 1, &err), -1);
+    ck_assert_msg(strstr(err.msg, "not a training-state file"), "%s", err.msg);
+    for (size_t i = 0; i < sizeof out; i++) ck_assert_int_eq(((uint8_t *)out)[i], 0x5a);
+    /* Listing a section twice is the caller's bug, refused before reading. */
+    err_clear(&err);
+    ckpt_section_t twice[2] = {r, r};
+    ck_assert_int_eq(ckpt_state_save(path, twice, 2, &err), -1);
+    ck_assert_msg(strstr(err.msg, "listed twice"), "%s", err.msg);
+    free(good);
+    rm_tree(dir);
+}
+END_TEST
+
 Suite *test_ckpt_suite(void);
 Suite *test_ckpt_suite(void) {
     Suite *s = suite_create("ckpt");
@@ -316,6 +637,18 @@ Suite *test_ckpt_suite(void) {
     tcase_add_test(tc, test_ckpt_load_header_beyond_file);
     tcase_add_test(tc, test_ckpt_load_overlap_and_duplicates);
     tcase_add_test(tc, test_ckpt_load_config_errors);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("save");
+    tcase_add_test(tc, test_ckpt_save_matches_fixture_lm);
+    tcase_add_test(tc, test_ckpt_save_matches_fixture_rm);
+    tcase_add_test(tc, test_ckpt_round_trip_bit_exact);
+    tcase_add_test(tc, test_ckpt_failed_save_changes_nothing);
+    tcase_add_test(tc, test_ckpt_write_atomic);
+    tcase_add_test(tc, test_ckpt_st_half_and_holes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("state");
+    tcase_add_test(tc, test_ckpt_state_round_trip);
+    tcase_add_test(tc, test_ckpt_state_damage_detected);
     suite_add_tcase(s, tc);
     return s;
 }
