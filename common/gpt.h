@@ -94,7 +94,10 @@ void gpt_init_random(gpt_model_t *model, uint64_t seed);
 
 /* Sizes activations once for batches up to B_max × T_max (T_max ≤ n_positions), and the
  * gradient slab plus activation gradients when training. Call again to resize (frees the old
- * buffers: not inside a step). -1 with err set on bad sizes or out of memory. */
+ * buffers: not inside a step). Without training, the layers share one layer's buffers (nothing
+ * is kept for backward), so an inference-only model is small. The gradient slab, once
+ * allocated (zeroed), stays at the same address for the model's life (the optimizer may hold
+ * it). -1 with err set on bad sizes or out of memory; the model is then unchanged. */
 int gpt_alloc(gpt_model_t *model, int64_t B_max, int64_t T_max, bool training, err_t *err);
 
 /* The model's tensors in Hugging Face order and names (what model.safetensors holds; the
@@ -108,7 +111,8 @@ void gpt_forward(gpt_model_t *model, const int32_t *tokens, int64_t B, int64_t T
 
 /* LM head, after gpt_forward: logp[b,t] = log softmax(logits[b,t,:] / temperature)[targets[b,t]]
  * for every (b, t); targets < 0 are ignored (logp 0). Double-precision row reductions.
- * Also records temperature and targets for gpt_backward. Returns Σ logp over kept targets. */
+ * Also records temperature and targets for gpt_backward. Returns Σ logp over kept targets.
+ * model->logits is left as it was (may be called again, e.g. at another temperature). */
 double gpt_lm_logprobs(gpt_model_t *model, const int32_t *targets, float temperature,
                        float *logp);
 
@@ -125,7 +129,8 @@ void gpt_zero_grad(gpt_model_t *model);
  * LM head: dout[b,t] = dLoss/dlogp[b,t] for the logp of the last gpt_lm_logprobs (0 where the
  * target was ignored); e.g. cross-entropy gives dout = -1/count on kept targets.
  * Score head: dout[b,t] = dLoss/dvalues[b,t] (a reward model puts its gradient at each row's
- * last real token, zeros elsewhere). Overwrites model->logits with dlogits (LM head). */
+ * last real token, zeros elsewhere). Overwrites model->logits with dlogits (LM head), so
+ * call it once per gpt_forward. */
 void gpt_backward(gpt_model_t *model, const float *dout);
 
 /* Convenience for the reward model: values[b, lengths[b]-1] into rewards[b]. */
