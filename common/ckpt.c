@@ -44,8 +44,7 @@ static void put_le32(uint8_t *b, uint32_t v) {
 }
 
 /* Reads exactly len bytes at off (retrying short reads and EINTR). */
-static int pread_full(int fd, void *buf, size_t len, uint64_t off, const char *path,
-                      err_t *err) {
+static int pread_full(int fd, void *buf, size_t len, uint64_t off, const char *path, err_t *err) {
     uint8_t *p = buf;
     while (len > 0) {
         ssize_t r = pread(fd, p, len, (off_t)off);
@@ -91,15 +90,15 @@ int ckpt_dtype_size(ckpt_dtype_t dtype) {
 }
 
 struct ckpt_st {
-    char *path;                 /* as given to ckpt_st_open, for messages */
-    int fd;                     /* open for reading until close */
-    uint64_t data_start;        /* 8 + header length: file offset of the data area */
+    char *path;          /* as given to ckpt_st_open, for messages */
+    int fd;              /* open for reading until close */
+    uint64_t data_start; /* 8 + header length: file offset of the data area */
     uint64_t header_len;
-    char *header;               /* raw header bytes + NUL */
-    json_t *root;               /* parsed header; tensor names point into it */
-    json_t *meta;               /* root's "__metadata__" object (borrowed) or NULL */
-    int64_t n;                  /* tensors (excluding __metadata__) */
-    ckpt_st_tensor_t *tensors;  /* n entries, header order */
+    char *header;              /* raw header bytes + NUL */
+    json_t *root;              /* parsed header; tensor names point into it */
+    json_t *meta;              /* root's "__metadata__" object (borrowed) or NULL */
+    int64_t n;                 /* tensors (excluding __metadata__) */
+    ckpt_st_tensor_t *tensors; /* n entries, header order */
 };
 
 void ckpt_st_close(ckpt_st_t **st) {
@@ -121,10 +120,11 @@ static int parse_u64(const json_t *v, uint64_t *out) {
 }
 
 /* Fills t from one header entry and checks it on its own (dtype, shape, byte count, range). */
-static int parse_entry(ckpt_st_tensor_t *t, const char *name, const json_t *e,
-                       uint64_t data_len, const char *path, err_t *err) {
+static int parse_entry(ckpt_st_tensor_t *t, const char *name, const json_t *e, uint64_t data_len,
+                       const char *path, err_t *err) {
     t->name = name;
-    if (!json_is_object(e)) return err_setf(err, "%s: %s: header entry is not an object", path, name);
+    if (!json_is_object(e))
+        return err_setf(err, "%s: %s: header entry is not an object", path, name);
     const json_t *dt = json_object_get(e, "dtype"), *shape = json_object_get(e, "shape"),
                  *offs = json_object_get(e, "data_offsets");
     if (!json_is_string(dt)) return err_setf(err, "%s: %s: missing \"dtype\"", path, name);
@@ -152,8 +152,9 @@ static int parse_entry(ckpt_st_tensor_t *t, const char *name, const json_t *e,
         parse_u64(json_array_get(offs, 1), &t->end) || t->end < t->begin)
         return err_setf(err, "%s: %s: bad \"data_offsets\"", path, name);
     if (t->end > data_len)
-        return err_setf(err, "%s: %s: data_offsets [%llu, %llu] beyond the %llu bytes of data: "
-                             "truncated file",
+        return err_setf(err,
+                        "%s: %s: data_offsets [%llu, %llu] beyond the %llu bytes of data: "
+                        "truncated file",
                         path, name, (unsigned long long)t->begin, (unsigned long long)t->end,
                         (unsigned long long)data_len);
     const uint64_t need = numel * (uint64_t)dtypes[d].size;
@@ -218,7 +219,8 @@ static int parse_header(ckpt_st_t *s, uint64_t data_len, err_t *err) {
         if (!strcmp(key, "__metadata__")) {
             const char *k2;
             json_t *v2;
-            if (!json_is_object(val)) return err_setf(err, "%s: __metadata__ is not an object", s->path);
+            if (!json_is_object(val))
+                return err_setf(err, "%s: __metadata__ is not an object", s->path);
             json_object_foreach(val, k2, v2) {
                 if (!json_is_string(v2))
                     return err_setf(err, "%s: __metadata__: %s is not a string", s->path, k2);
@@ -259,8 +261,9 @@ ckpt_st_t *ckpt_st_open(const char *path, err_t *err) {
     if (pread_full(s->fd, len8, 8, 0, path, err)) goto fail;
     s->header_len = get_le64(len8);
     if (s->header_len > size - 8) {
-        err_setf(err, "%s: header length %llu beyond the file size %llu (truncated or not a "
-                      "safetensors file)",
+        err_setf(err,
+                 "%s: header length %llu beyond the file size %llu (truncated or not a "
+                 "safetensors file)",
                  path, (unsigned long long)s->header_len, (unsigned long long)size);
         goto fail;
     }
@@ -333,16 +336,19 @@ static float bf16_to_f32(uint16_t h) {
 static const ckpt_st_tensor_t *find_sized(const ckpt_st_t *st, const char *name, int64_t n,
                                           err_t *err) {
     const ckpt_st_tensor_t *t = ckpt_st_find(st, name);
-    if (!t) err_setf(err, "%s: missing tensor %s", st->path, name);
-    else if (t->numel != n)
-        err_setf(err, "%s: %s: %lld values, expected %lld", st->path, name,
-                 (long long)t->numel, (long long)n);
-    else return t;
-    return NULL;
+    if (!t) {
+        err_setf(err, "%s: missing tensor %s", st->path, name);
+        return NULL;
+    }
+    if (t->numel != n) {
+        err_setf(err, "%s: %s: %lld values, expected %lld", st->path, name, (long long)t->numel,
+                 (long long)n);
+        return NULL;
+    }
+    return t;
 }
 
-int ckpt_st_read_f32(const ckpt_st_t *st, const char *name, float *out, int64_t n,
-                     err_t *err) {
+int ckpt_st_read_f32(const ckpt_st_t *st, const char *name, float *out, int64_t n, err_t *err) {
     const ckpt_st_tensor_t *t = find_sized(st, name, n, err);
     if (!t) return -1;
     const uint64_t off = st->data_start + t->begin, bytes = t->end - t->begin;
@@ -367,15 +373,14 @@ int ckpt_st_read_f32(const ckpt_st_t *st, const char *name, float *out, int64_t 
     }
 }
 
-int ckpt_st_read_i32(const ckpt_st_t *st, const char *name, int32_t *out, int64_t n,
-                     err_t *err) {
+int ckpt_st_read_i32(const ckpt_st_t *st, const char *name, int32_t *out, int64_t n, err_t *err) {
     const ckpt_st_tensor_t *t = find_sized(st, name, n, err);
     if (!t) return -1;
     if (t->dtype != CKPT_DT_I32)
         return err_setf(err, "%s: %s: dtype %s, expected I32", st->path, name,
                         dtypes[t->dtype].name);
-    return pread_full(st->fd, out, (size_t)(t->end - t->begin), st->data_start + t->begin,
-                      st->path, err);
+    return pread_full(st->fd, out, (size_t)(t->end - t->begin), st->data_start + t->begin, st->path,
+                      err);
 }
 
 /* ---- config.json ---------------------------------------------------------------------- */
@@ -400,8 +405,8 @@ static int cfg_int(const json_t *root, const char *key, bool required, int64_t *
 }
 
 /* Token-id fields: -1 stands for null/absent; anything else must be a vocabulary id. */
-static int cfg_token(const json_t *obj, const char *key, int64_t V, int32_t *out,
-                     const char *path, err_t *err) {
+static int cfg_token(const json_t *obj, const char *key, int64_t V, int32_t *out, const char *path,
+                     err_t *err) {
     int64_t id = *out;
     if (cfg_int(obj, key, false, &id, path, err)) return -1;
     if (id < -1 || id >= V)
@@ -449,8 +454,9 @@ static int cfg_head(const json_t *root, gpt_head_t *head, const char *path, err_
         return err_setf(err, "%s: \"architectures\" must be a list of one name", path);
     if (!strcmp(a, "GPT2LMHeadModel")) return 0;
     if (strcmp(a, "GPT2ForSequenceClassification"))
-        return err_setf(err, "%s: architecture \"%s\" not supported (GPT2LMHeadModel or "
-                             "GPT2ForSequenceClassification)",
+        return err_setf(err,
+                        "%s: architecture \"%s\" not supported (GPT2LMHeadModel or "
+                        "GPT2ForSequenceClassification)",
                         path, a);
     /* transformers defaults num_labels to 2 unless id2label says otherwise. */
     int64_t labels = 2;
@@ -481,7 +487,8 @@ static int cfg_meta(const json_t *root, int64_t V, ckpt_meta_t *meta, const char
         snprintf(meta->template_name, sizeof meta->template_name, "%s", json_string_value(tmpl));
     }
     if (bias && !json_is_null(bias)) {
-        if (!json_is_number(bias)) return err_setf(err, "%s: rlhf.reward_bias is not a number", path);
+        if (!json_is_number(bias))
+            return err_setf(err, "%s: rlhf.reward_bias is not a number", path);
         meta->reward_bias = json_number_value(bias);
     }
     if (cfg_token(r, "eos_id", V, &meta->eos_id, path, err) ||
@@ -505,24 +512,31 @@ static int cfg_sizes(const json_t *root, gpt_config_t *cfg, const char *path, er
         (T == -1 && cfg_int(root, "n_ctx", true, &T, path, err)))
         return -1;
     if (V <= 0 || T <= 0 || L <= 0 || NH <= 0 || C <= 0)
-        return err_setf(err, "%s: vocab_size, n_positions, n_layer, n_head and n_embd must be "
-                             "positive",
+        return err_setf(err,
+                        "%s: vocab_size, n_positions, n_layer, n_head and n_embd must be "
+                        "positive",
                         path);
-    if (C % NH) return err_setf(err, "%s: n_embd %lld is not a multiple of n_head %lld", path,
-                                (long long)C, (long long)NH);
+    if (C % NH)
+        return err_setf(err, "%s: n_embd %lld is not a multiple of n_head %lld", path, (long long)C,
+                        (long long)NH);
     const double total = ((double)V + (double)T + 12.0 * (double)L * (double)C) * (double)C;
     if (V > INT32_MAX || T > INT32_MAX || L > 65536 || C > 1048576 || total > 1e12)
         return err_setf(err, "%s: model sizes out of range", path);
     double eps = 1e-5; /* GPT2Config's default */
     const json_t *e = json_object_get(root, "layer_norm_epsilon");
     if (e && !json_is_null(e)) {
-        if (!json_is_number(e)) return err_setf(err, "%s: \"layer_norm_epsilon\" is not a number", path);
+        if (!json_is_number(e))
+            return err_setf(err, "%s: \"layer_norm_epsilon\" is not a number", path);
         eps = json_number_value(e);
     }
     if (!(eps > 0.0) || !isfinite((float)eps))
         return err_setf(err, "%s: layer_norm_epsilon must be positive", path);
-    *cfg = (gpt_config_t){.vocab_size = V, .n_positions = T, .n_layer = L, .n_head = NH,
-                          .n_embd = C, .ln_eps = (float)eps};
+    *cfg = (gpt_config_t){.vocab_size = V,
+                          .n_positions = T,
+                          .n_layer = L,
+                          .n_head = NH,
+                          .n_embd = C,
+                          .ln_eps = (float)eps};
     return cfg_check_variant(root, C, path, err);
 }
 
@@ -580,8 +594,8 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
 
 /* Pairs every model tensor with one file tensor (match[i] = index into st or -1). Errors on a
  * name given twice (with and without the prefix) or a tensor the model does not have. */
-static int match_tensors(const ckpt_st_t *st, const gpt_tensor_t *want, int64_t n,
-                         int64_t *match, const char *path, err_t *err) {
+static int match_tensors(const ckpt_st_t *st, const gpt_tensor_t *want, int64_t n, int64_t *match,
+                         const char *path, err_t *err) {
     for (int64_t i = 0; i < n; i++) match[i] = -1;
     const char *unexpected = NULL;
     for (int64_t k = 0; k < st->n; k++) {
@@ -653,8 +667,7 @@ gpt_model_t *ckpt_load(const char *dir, ckpt_meta_t *meta, err_t *err) {
         goto fail;
     }
     gpt_tensors(model, want, n);
-    if (match_tensors(st, want, n, match, path, err) ||
-        read_tensors(st, want, n, match, path, err))
+    if (match_tensors(st, want, n, match, path, err) || read_tensors(st, want, n, match, path, err))
         goto fail;
     free(want);
     free(match);
@@ -681,7 +694,8 @@ typedef struct {
 
 static int tmp_open(tmpfile_t *t, const char *path, err_t *err) {
     memset(t, 0, sizeof *t);
-    int n1 = snprintf(t->final, PATH_CAP, "%s", path), n2 = snprintf(t->tmp, PATH_CAP, "%s.tmp", path);
+    int n1 = snprintf(t->final, PATH_CAP, "%s", path),
+        n2 = snprintf(t->tmp, PATH_CAP, "%s.tmp", path);
     if (n1 >= PATH_CAP || n2 >= PATH_CAP) return err_setf(err, "%s: path too long", path);
     int fd = open(t->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return err_setf(err, "%s: cannot create: %s", t->tmp, strerror(errno));
@@ -722,9 +736,12 @@ static int fsync_dir_of(const char *path, err_t *err) {
     char dir[PATH_CAP];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return err_setf(err, "%s: %s", dir, strerror(errno));
     int rc = fsync(fd) == 0 ? 0 : err_setf(err, "%s: fsync failed: %s", dir, strerror(errno));
@@ -756,7 +773,8 @@ int ckpt_write_atomic(const char *path, const void *data, size_t len, err_t *err
 /* mkdir -p */
 static int make_dirs(const char *dir, err_t *err) {
     char p[PATH_CAP];
-    if (snprintf(p, sizeof p, "%s", dir) >= PATH_CAP) return err_setf(err, "%s: path too long", dir);
+    if (snprintf(p, sizeof p, "%s", dir) >= PATH_CAP)
+        return err_setf(err, "%s: path too long", dir);
     for (char *s = p + 1;; s++) {
         if (*s != '/' && *s != '\0') continue;
         const char c = *s;
@@ -809,16 +827,21 @@ static void put_json_string(FILE *f, const char *s) {
     fputc('"', f);
     for (; *s; s++) {
         const unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
 }
 
 static void put_token(FILE *f, const char *key, int32_t id, const char *indent) {
-    if (id < 0) fprintf(f, ",\n%s\"%s\": null", indent, key);
-    else fprintf(f, ",\n%s\"%s\": %d", indent, key, (int)id);
+    if (id < 0)
+        fprintf(f, ",\n%s\"%s\": null", indent, key);
+    else
+        fprintf(f, ",\n%s\"%s\": %d", indent, key, (int)id);
 }
 
 /* config.json as transformers' GPT2Config writes it (the fields of the fixtures, in their
@@ -918,7 +941,8 @@ static char *st_header(const out_tensor_t *t, int64_t n, size_t *len) {
     fputc('{', f);
     for (int64_t i = 0; i < n; i++) {
         fprintf(f, "\"%s\":{\"dtype\":\"F32\",\"shape\":[", t[i].name);
-        for (int d = 0; d < t[i].ndim; d++) fprintf(f, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
+        for (int d = 0; d < t[i].ndim; d++)
+            fprintf(f, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
         const uint64_t end = off + 4 * (uint64_t)t[i].numel;
         fprintf(f, "],\"data_offsets\":[%llu,%llu]},", (unsigned long long)off,
                 (unsigned long long)end);
@@ -977,8 +1001,7 @@ static int check_meta(const gpt_model_t *model, const ckpt_meta_t *meta, const c
     if (meta->eos_id < -1 || meta->eos_id >= V || meta->pad_id < -1 || meta->pad_id >= V)
         return err_setf(err, "%s: eos_id %d / pad_id %d outside the vocabulary of %lld", dir,
                         (int)meta->eos_id, (int)meta->pad_id, (long long)V);
-    if (!isfinite(meta->reward_bias))
-        return err_setf(err, "%s: reward_bias is not finite", dir);
+    if (!isfinite(meta->reward_bias)) return err_setf(err, "%s: reward_bias is not finite", dir);
     if (!memchr(meta->template_name, '\0', sizeof meta->template_name))
         return err_setf(err, "%s: template name not terminated", dir);
     return 0;
@@ -1034,8 +1057,13 @@ done:
  *   32  n × (64-byte NUL-padded name, 8-byte length)
  *   then the sections' bytes, in table order, back to back. */
 #define STATE_MAGIC "RLHFSTAT"
-enum { STATE_VERSION = 1, STATE_HDR = 32, STATE_NAME = 64, STATE_ENTRY = 72,
-       STATE_MAX_SECTIONS = 1 << 16 };
+enum {
+    STATE_VERSION = 1,
+    STATE_HDR = 32,
+    STATE_NAME = 64,
+    STATE_ENTRY = 72,
+    STATE_MAX_SECTIONS = 1 << 16
+};
 
 /* A streaming 64-bit hash (the xxHash64 construction): four independent multiply-rotate
  * lanes, so hashing a GB of AdamW moments costs a fraction of writing it. It detects
@@ -1241,7 +1269,8 @@ int ckpt_state_load(const char *path, const ckpt_section_t *sections, int n, err
     }
     if (state_read_table(fd, path, &tab, &count, &sum, err)) goto done;
     uint64_t size = STATE_HDR + (uint64_t)count * STATE_ENTRY;
-    for (uint32_t k = 0; k < count; k++) size += get_le64(tab + (size_t)k * STATE_ENTRY + STATE_NAME);
+    for (uint32_t k = 0; k < count; k++)
+        size += get_le64(tab + (size_t)k * STATE_ENTRY + STATE_NAME);
     if (state_verify(fd, path, size, sum, err)) goto done;
     /* Every requested section exists with the right length before any buffer is written. */
     for (int i = 0; i < n; i++) {

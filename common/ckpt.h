@@ -79,20 +79,32 @@ int ckpt_state_load(const char *path, const ckpt_section_t *sections, int n, err
  * data is read on demand with pread, so a 500 MB file is never held twice in memory. */
 
 typedef enum {
-    CKPT_DT_BOOL, CKPT_DT_U8, CKPT_DT_I8, CKPT_DT_F8_E4M3, CKPT_DT_F8_E5M2, CKPT_DT_I16,
-    CKPT_DT_U16, CKPT_DT_F16, CKPT_DT_BF16, CKPT_DT_I32, CKPT_DT_U32, CKPT_DT_F32,
-    CKPT_DT_I64, CKPT_DT_U64, CKPT_DT_F64,
+    CKPT_DT_BOOL,
+    CKPT_DT_U8,
+    CKPT_DT_I8,
+    CKPT_DT_F8_E4M3,
+    CKPT_DT_F8_E5M2,
+    CKPT_DT_I16,
+    CKPT_DT_U16,
+    CKPT_DT_F16,
+    CKPT_DT_BF16,
+    CKPT_DT_I32,
+    CKPT_DT_U32,
+    CKPT_DT_F32,
+    CKPT_DT_I64,
+    CKPT_DT_U64,
+    CKPT_DT_F64,
 } ckpt_dtype_t;
 
 #define CKPT_MAX_DIMS 8
 
 typedef struct {
-    const char *name;             /* as in the header; borrowed until ckpt_st_close */
+    const char *name; /* as in the header; borrowed until ckpt_st_close */
     ckpt_dtype_t dtype;
-    int ndim;                     /* 0..CKPT_MAX_DIMS */
+    int ndim; /* 0..CKPT_MAX_DIMS */
     int64_t shape[CKPT_MAX_DIMS];
-    int64_t numel;                /* product of shape (1 for a scalar) */
-    uint64_t begin, end;          /* byte range inside the data area */
+    int64_t numel;       /* product of shape (1 for a scalar) */
+    uint64_t begin, end; /* byte range inside the data area */
 } ckpt_st_tensor_t;
 
 typedef struct ckpt_st ckpt_st_t;
@@ -124,6 +136,5 @@ const char *ckpt_st_header(const ckpt_st_t *st, uint64_t *len);
  * is; F16 and BF16 are converted exactly. Other dtypes are an error naming file and tensor. */
 int ckpt_st_read_f32(const ckpt_st_t *st, const char *name, float *out, int64_t n, err_t *err);
 /* Same for int32: I32 only. */
-int ckpt_st_read_i32(const ckpt_st_t *st, const char *name, int32_t *out, int64_t n,
-                     err_t *err);
+int ckpt_st_read_i32(const ckpt_st_t *st, const char *name, int32_t *out, int64_t n, err_t *err);
 #endif /* RLHF_CKPT_H */

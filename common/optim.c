@@ -38,8 +38,10 @@ static int build_ranges(const gpt_model_t *model, optim_range_t **out) {
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) {
         if (r[i].begin != (k ? r[k - 1].end : 0)) goto fail;
-        if (k && r[k - 1].decay == r[i].decay) r[k - 1].end = r[i].end;
-        else r[k++] = r[i];
+        if (k && r[k - 1].decay == r[i].decay)
+            r[k - 1].end = r[i].end;
+        else
+            r[k++] = r[i];
     }
     if (!k || r[k - 1].end != model->num_params) goto fail;
     free(t);
@@ -55,8 +57,9 @@ optim_t *optim_new(const gpt_model_t *model, const optim_config_t *cfg, err_t *e
     if (!(cfg->beta1 >= 0.0 && cfg->beta1 < 1.0 && cfg->beta2 >= 0.0 && cfg->beta2 < 1.0 &&
           cfg->eps > 0.0 && cfg->weight_decay >= 0.0 && isfinite(cfg->eps) &&
           isfinite(cfg->weight_decay))) {
-        err_setf(err, "AdamW: betas must be in [0, 1), eps > 0, weight decay >= 0 "
-                      "(got %g, %g, %g, %g)",
+        err_setf(err,
+                 "AdamW: betas must be in [0, 1), eps > 0, weight decay >= 0 "
+                 "(got %g, %g, %g, %g)",
                  cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay);
         return NULL;
     }

@@ -34,14 +34,14 @@ typedef struct {
 
 typedef struct {
     optim_config_t cfg;
-    int64_t n;              /* floats in each slab: the model's num_params */
-    float *m;               /* (n) first moments, zeroed by optim_new */
-    float *v;               /* (n) second moments, zeroed by optim_new */
-    int64_t step;           /* updates done so far; the next optim_step is update step + 1 */
-    int nranges;            /* the slab as runs of decay / no decay, in slab order */
+    int64_t n;    /* floats in each slab: the model's num_params */
+    float *m;     /* (n) first moments, zeroed by optim_new */
+    float *v;     /* (n) second moments, zeroed by optim_new */
+    int64_t step; /* updates done so far; the next optim_step is update step + 1 */
+    int nranges;  /* the slab as runs of decay / no decay, in slab order */
     optim_range_t *ranges;
-    int64_t nchunks;        /* fixed chunks of the norm, so its sum order never changes */
-    double *partials;       /* (nchunks) scratch for optim_clip_grad_norm */
+    int64_t nchunks;  /* fixed chunks of the norm, so its sum order never changes */
+    double *partials; /* (nchunks) scratch for optim_clip_grad_norm */
 } optim_t;
 
 /* An optimizer for model's parameter slab (layout and decay flags from gpt_tensors; the
@@ -70,15 +70,16 @@ double optim_clip_grad_norm(optim_t *opt, float *grads, double max_norm);
 
 /* Learning-rate schedule: linear warmup, then cosine decay to lr_min. */
 typedef struct {
-    double lr;        /* peak learning rate, reached at the end of warmup */
-    double lr_min;    /* floor the cosine ends at (0 = decay to zero) */
-    int64_t warmup;   /* warmup updates (0 = none) */
-    int64_t total;    /* updates in the whole run; total <= warmup means no decay */
+    double lr;      /* peak learning rate, reached at the end of warmup */
+    double lr_min;  /* floor the cosine ends at (0 = decay to zero) */
+    int64_t warmup; /* warmup updates (0 = none) */
+    int64_t total;  /* updates in the whole run; total <= warmup means no decay */
 } optim_schedule_t;
 
 /* The learning rate of update `step` (0-based: the first update is step 0):
  *   step < warmup:          lr · (step + 1) / warmup
- *   warmup <= step < total: lr_min + (lr − lr_min) · (1 + cos(π·(step − warmup)/(total − warmup)))/2
+ *   warmup <= step < total: lr_min + (lr − lr_min) · (1 + cos(π·r)) / 2,
+ *                           r = (step − warmup) / (total − warmup)
  *   step >= total:          lr_min (or lr when total <= warmup). */
 double optim_lr(const optim_schedule_t *sched, int64_t step);
 

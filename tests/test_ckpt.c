@@ -1,9 +1,9 @@
 #include "ckpt.h"
 #include <check.h>
-#include <jansson.h>
-#include <math.h>
 #include <dirent.h>
 #include <ftw.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +126,7 @@ START_TEST(test_ckpt_load_fixture_lm) {
     ck_assert(m->params.wte[0] == raw_f32(f, data + 0));
     ck_assert(m->params.wte[0] == -0.03592346981167793f);
     ck_assert(m->params.wte[97 * 48 - 1] == raw_f32(f, data + 18624 - 4));
-    ck_assert(m->params.qkvw[0] == raw_f32(f, data + 25152));                /* h.0 c_attn.w */
+    ck_assert(m->params.qkvw[0] == raw_f32(f, data + 25152));                  /* h.0 c_attn.w */
     ck_assert(m->params.qkvw[48 * 144 + 5] == raw_f32(f, data + 138240 + 20)); /* h.1 */
     ck_assert(m->params.lnfb[47] == raw_f32(f, data + 251328 - 4));
     gpt_destroy(&m);
@@ -218,7 +218,8 @@ END_TEST
 START_TEST(test_ckpt_load_unknown_dtype) {
     char dir[64];
     scratch_copy(dir, FIX_LM);
-    patch_header(dir, "\"h.1.ln_2.bias\":{\"dtype\":\"F32\"", "\"h.1.ln_2.bias\":{\"dtype\":\"F13\"");
+    patch_header(dir, "\"h.1.ln_2.bias\":{\"dtype\":\"F32\"",
+                 "\"h.1.ln_2.bias\":{\"dtype\":\"F13\"");
     expect_load_error(dir, "model.safetensors: h.1.ln_2.bias: unknown dtype \"F13\"", NULL);
     rm_tree(dir);
 }
@@ -304,7 +305,6 @@ START_TEST(test_ckpt_load_config_errors) {
 }
 END_TEST
 
-
 /* ---- saving ------------------------------------------------------------------------------ */
 
 static bool same_file(const char *a, const char *b) {
@@ -381,8 +381,8 @@ START_TEST(test_ckpt_save_matches_fixture_rm) {
 }
 END_TEST
 
-static const gpt_config_t small = {.vocab_size = 50, .n_positions = 12, .n_layer = 3,
-                                   .n_head = 2, .n_embd = 8, .ln_eps = 1e-6f};
+static const gpt_config_t small = {
+    .vocab_size = 50, .n_positions = 12, .n_layer = 3, .n_head = 2, .n_embd = 8, .ln_eps = 1e-6f};
 
 START_TEST(test_ckpt_round_trip_bit_exact) {
     err_t err = ERR_INIT;
@@ -392,7 +392,9 @@ START_TEST(test_ckpt_round_trip_bit_exact) {
         gpt_init_random(m, 42 + (uint64_t)h);
         m->params.lnfb[3] = -0.0f; /* signed zero and a subnormal survive too */
         m->params.wpe[5] = 1e-40f;
-        ckpt_meta_t meta = {.template_name = "rlhf-v1 \"quoted\"", .eos_id = 49, .pad_id = 0,
+        ckpt_meta_t meta = {.template_name = "rlhf-v1 \"quoted\"",
+                            .eos_id = 49,
+                            .pad_id = 0,
                             .reward_bias = -0.12345678901234567};
         char dir[64];
         strcpy(dir, "/tmp/test_ckpt_XXXXXX");
@@ -544,15 +546,15 @@ START_TEST(test_ckpt_state_round_trip) {
     uint8_t rng[37];
     for (int i = 0; i < 1001; i++) m[i] = (float)i * 0.37f - 5.0f;
     for (int i = 0; i < 37; i++) rng[i] = (uint8_t)(i * 7);
-    ckpt_section_t s[3] = {{"adam.m", m, sizeof m}, {"step", &step, sizeof step},
-                           {"rng", rng, sizeof rng}};
+    ckpt_section_t s[3] = {
+        {"adam.m", m, sizeof m}, {"step", &step, sizeof step}, {"rng", rng, sizeof rng}};
     ck_assert_msg(ckpt_state_save(path, s, 3, &err) == 0, "%s", err.msg);
     float m2[1001] = {0};
     int64_t step2 = 0;
     uint8_t rng2[37] = {0};
     /* Any subset, in any order. */
-    ckpt_section_t r[3] = {{"rng", rng2, sizeof rng2}, {"adam.m", m2, sizeof m2},
-                           {"step", &step2, sizeof step2}};
+    ckpt_section_t r[3] = {
+        {"rng", rng2, sizeof rng2}, {"adam.m", m2, sizeof m2}, {"step", &step2, sizeof step2}};
     ck_assert_msg(ckpt_state_load(path, r, 3, &err) == 0, "%s", err.msg);
     ck_assert(!memcmp(m, m2, sizeof m) && step2 == step && !memcmp(rng, rng2, sizeof rng));
     step2 = 0;

@@ -1,9 +1,10 @@
-#include "optim.h"
 #include "alloc_count.h"
 #include "ckpt.h"
+#include "optim.h"
 #include "rng.h"
 #include <check.h>
 #include <ftw.h>
+#include <jansson.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -11,8 +12,8 @@
 #include <string.h>
 
 /* A model with both kinds of tensors and a score head (score.weight is 2-D: it decays). */
-static const gpt_config_t tiny = {.vocab_size = 23, .n_positions = 8, .n_layer = 2,
-                                  .n_head = 2, .n_embd = 8, .ln_eps = 1e-5f};
+static const gpt_config_t tiny = {
+    .vocab_size = 23, .n_positions = 8, .n_layer = 2, .n_head = 2, .n_embd = 8, .ln_eps = 1e-5f};
 
 static gpt_model_t *tiny_model(uint64_t seed) {
     err_t err = ERR_INIT;
@@ -116,8 +117,10 @@ START_TEST(test_optim_decay_only_on_matrices) {
             const float want = t[k].ndim >= 2 ? before[off + i] * keep : before[off + i];
             ck_assert_msg(t[k].param[i] == want, "%s[%lld]", t[k].name, (long long)i);
         }
-        if (t[k].ndim >= 2) decayed++;
-        else kept++;
+        if (t[k].ndim >= 2)
+            decayed++;
+        else
+            kept++;
     }
     ck_assert_int_eq(decayed, 2 + 4 * 2 + 1); /* wte, wpe, 4 per layer, score.weight */
     ck_assert_int_eq(kept, 8 * 2 + 2);
@@ -156,18 +159,18 @@ START_TEST(test_optim_bad_config) {
 }
 END_TEST
 
-#define NEAR(a, b, tol)                                                                    \
-    ck_assert_msg(fabs((double)(a) - (double)(b)) <= (double)(tol), "%s = %.9g, expected %.9g", \
+#define NEAR(a, b, tol)                                                                            \
+    ck_assert_msg(fabs((double)(a) - (double)(b)) <= (double)(tol), "%s = %.9g, expected %.9g",    \
                   #a, (double)(a), (double)(b))
 
 /* ---- schedule ----------------------------------------------------------------------------- */
 
 START_TEST(test_optim_schedule) {
     const optim_schedule_t s = {.lr = 1e-3, .lr_min = 1e-4, .warmup = 10, .total = 110};
-    NEAR(optim_lr(&s, 0), 1e-4, 1e-15);   /* warmup start: lr/10 */
+    NEAR(optim_lr(&s, 0), 1e-4, 1e-15); /* warmup start: lr/10 */
     NEAR(optim_lr(&s, 4), 5e-4, 1e-15);
-    NEAR(optim_lr(&s, 9), 1e-3, 1e-15);   /* warmup end: the peak */
-    NEAR(optim_lr(&s, 10), 1e-3, 1e-15);  /* cosine start */
+    NEAR(optim_lr(&s, 9), 1e-3, 1e-15);    /* warmup end: the peak */
+    NEAR(optim_lr(&s, 10), 1e-3, 1e-15);   /* cosine start */
     NEAR(optim_lr(&s, 60), 5.5e-4, 1e-15); /* middle: halfway between peak and floor */
     NEAR(optim_lr(&s, 35), 1e-4 + 9e-4 * 0.5 * (1.0 + sqrt(0.5)), 1e-15); /* a quarter */
     ck_assert(optim_lr(&s, 109) > 1e-4 && optim_lr(&s, 109) < 1.01e-4);
@@ -228,8 +231,12 @@ END_TEST
  * more than one chunk: a model of ~70k parameters. */
 START_TEST(test_optim_norm_thread_independent) {
     err_t err = ERR_INIT;
-    const gpt_config_t c = {.vocab_size = 300, .n_positions = 16, .n_layer = 2, .n_head = 2,
-                            .n_embd = 32, .ln_eps = 1e-5f};
+    const gpt_config_t c = {.vocab_size = 300,
+                            .n_positions = 16,
+                            .n_layer = 2,
+                            .n_head = 2,
+                            .n_embd = 32,
+                            .ln_eps = 1e-5f};
     gpt_model_t *m = gpt_new(&c, GPT_HEAD_LM, &err);
     optim_config_t cfg = optim_config_default();
     optim_t *opt = optim_new(m, &cfg, &err);
@@ -323,6 +330,164 @@ START_TEST(test_optim_resume_is_exact) {
 }
 END_TEST
 
+/* ---- with the model's forward and backward ---------------------------------------------- */
+
+#define LM_DIR RLHF_SRCDIR "/tests/fixtures/tiny-gpt2"
+
+/* The fixture's batch: tokens (2, 32) and next-token targets (the last position has none). */
+static void fixture_batch(int32_t *tokens, int32_t *targets) {
+    err_t err = ERR_INIT;
+    ckpt_st_t *st = ckpt_st_open(LM_DIR "/expected.safetensors", &err);
+    ck_assert_msg(st, "%s", err.msg);
+    ck_assert_msg(ckpt_st_read_i32(st, "tokens", tokens, 64, &err) == 0, "%s", err.msg);
+    ckpt_st_close(&st);
+    for (int i = 0; i < 64; i++) targets[i] = i % 32 < 31 ? tokens[i + 1] : -1;
+}
+
+/* One training step on the LM loss; returns the loss before the update. */
+static float lm_step(gpt_model_t *m, optim_t *opt, const int32_t *tokens, const int32_t *targets,
+                     int64_t B, int64_t T, double lr, double clip) {
+    float dout[256];
+    int64_t kept = 0;
+    for (int64_t i = 0; i < B * T; i++) kept += targets[i] >= 0;
+    for (int64_t i = 0; i < B * T; i++) dout[i] = targets[i] >= 0 ? -1.0f / (float)kept : 0.0f;
+    gpt_zero_grad(m);
+    const float loss = gpt_lm_loss(m, tokens, targets, B, T);
+    gpt_backward(m, dout);
+    if (clip > 0) optim_clip_grad_norm(opt, m->grads_mem, clip);
+    optim_step(opt, m->params_mem, m->grads_mem, lr);
+    return loss;
+}
+
+/* expected.json "adamw": 10 steps of torch.optim.AdamW (lr 1e-3, betas (0.9, 0.999), eps 1e-8,
+ * weight decay 0.1 on 2-D tensors, no clipping) on the fixture batch; the loss before each
+ * step must match PyTorch's within its stated tolerance. */
+START_TEST(test_optim_fixture_adamw_losses) {
+    err_t err = ERR_INIT;
+    json_error_t je;
+    json_t *ex = json_load_file(LM_DIR "/expected.json", 0, &je);
+    ck_assert_msg(ex, "expected.json: %s", je.text);
+    const json_t *aw = json_object_get(ex, "adamw"), *losses;
+    optim_config_t cfg = {.beta1 = json_real_value(json_array_get(json_object_get(aw, "betas"), 0)),
+                          .beta2 = json_real_value(json_array_get(json_object_get(aw, "betas"), 1)),
+                          .eps = json_real_value(json_object_get(aw, "eps")),
+                          .weight_decay = json_real_value(json_object_get(aw, "weight_decay"))};
+    const double lr = json_real_value(json_object_get(aw, "lr"));
+    const double tol =
+        json_real_value(json_object_get(json_object_get(ex, "tolerances"), "adamw_loss_abs"));
+    losses = json_object_get(aw, "loss_before_each_step");
+    ck_assert(cfg.beta1 == 0.9 && cfg.beta2 == 0.999 && lr == 1e-3 && tol > 0);
+    ck_assert_int_eq(json_array_size(losses), 10);
+    gpt_model_t *m = ckpt_load(LM_DIR, NULL, &err);
+    ck_assert_msg(m, "%s", err.msg);
+    ck_assert_msg(gpt_alloc(m, 2, 32, true, &err) == 0, "%s", err.msg);
+    optim_t *opt = optim_new(m, &cfg, &err);
+    ck_assert_msg(opt, "%s", err.msg);
+    int32_t tokens[64], targets[64];
+    fixture_batch(tokens, targets);
+    for (size_t k = 0; k < 10; k++) {
+        const double want = json_real_value(json_array_get(losses, k));
+        const float got = lm_step(m, opt, tokens, targets, 2, 32, lr, 0.0);
+        ck_assert_msg(fabs((double)got - want) <= tol, "step %zu: loss %.7f, PyTorch %.7f", k,
+                      (double)got, want);
+    }
+    json_decref(ex);
+    optim_destroy(&opt);
+    gpt_destroy(&m);
+}
+END_TEST
+
+/* A few hundred steps memorise one small batch: the loss falls from ~ln V to below
+ * OVERFIT_BOUND. */
+#define OVERFIT_STEPS 300
+#define OVERFIT_BOUND 0.05f
+START_TEST(test_optim_overfits_tiny_batch) {
+    err_t err = ERR_INIT;
+    const gpt_config_t c = {.vocab_size = 64,
+                            .n_positions = 16,
+                            .n_layer = 2,
+                            .n_head = 2,
+                            .n_embd = 32,
+                            .ln_eps = 1e-5f};
+    gpt_model_t *m = gpt_new(&c, GPT_HEAD_LM, &err);
+    ck_assert_msg(m, "%s", err.msg);
+    gpt_init_random(m, 11);
+    ck_assert_msg(gpt_alloc(m, 4, 16, true, &err) == 0, "%s", err.msg);
+    optim_config_t cfg = optim_config_default();
+    optim_t *opt = optim_new(m, &cfg, &err);
+    int32_t tokens[64], targets[64];
+    rng_t rng;
+    rng_seed(&rng, 12);
+    for (int i = 0; i < 64; i++) tokens[i] = (int32_t)rng_below(&rng, 64);
+    for (int i = 0; i < 64; i++) targets[i] = i % 16 < 15 ? tokens[i + 1] : -1;
+    const optim_schedule_t s = {.lr = 1e-2, .lr_min = 1e-3, .warmup = 20, .total = OVERFIT_STEPS};
+    float first = 0.0f, loss = 0.0f;
+    for (int k = 0; k < OVERFIT_STEPS; k++) {
+        loss = lm_step(m, opt, tokens, targets, 4, 16, optim_lr(&s, k), 1.0);
+        if (!k) first = loss;
+        ck_assert(isfinite(loss));
+    }
+    ck_assert_msg(first > 4.0f, "initial loss %.3f, expected about ln 64 = 4.16", (double)first);
+    ck_assert_msg(loss < OVERFIT_BOUND, "loss after %d steps %.4f, bound %.3f", OVERFIT_STEPS,
+                  (double)loss, (double)OVERFIT_BOUND);
+    optim_destroy(&opt);
+    gpt_destroy(&m);
+}
+END_TEST
+
+/* Training resumes exactly: N real steps, save the model directory and train_state.bin, load
+ * both into fresh objects, M more steps == N + M uninterrupted steps, bit for bit. */
+START_TEST(test_optim_resume_training_is_exact) {
+    err_t err = ERR_INIT;
+    enum { N = 4, M = 3 };
+    const optim_schedule_t s = {.lr = 3e-3, .lr_min = 3e-4, .warmup = 2, .total = N + M};
+    const optim_config_t cfg = optim_config_default();
+    int32_t tokens[64], targets[64];
+    fixture_batch(tokens, targets);
+    gpt_model_t *a = ckpt_load(LM_DIR, NULL, &err);
+    ck_assert_msg(a && gpt_alloc(a, 2, 32, true, &err) == 0, "%s", err.msg);
+    optim_t *oa = optim_new(a, &cfg, &err);
+    float la[N + M];
+    for (int k = 0; k < N + M; k++)
+        la[k] = lm_step(a, oa, tokens, targets, 2, 32, optim_lr(&s, k), 1.0);
+
+    gpt_model_t *b = ckpt_load(LM_DIR, NULL, &err);
+    ck_assert_msg(b && gpt_alloc(b, 2, 32, true, &err) == 0, "%s", err.msg);
+    optim_t *ob = optim_new(b, &cfg, &err);
+    for (int k = 0; k < N; k++) lm_step(b, ob, tokens, targets, 2, 32, optim_lr(&s, k), 1.0);
+    char dir[64], state[128];
+    strcpy(dir, "/tmp/test_optim_XXXXXX");
+    ck_assert(mkdtemp(dir));
+    snprintf(state, sizeof state, "%s/train_state.bin", dir);
+    ckpt_section_t sec[OPTIM_NUM_SECTIONS];
+    optim_sections(ob, sec);
+    ck_assert_msg(ckpt_save(dir, b, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(ckpt_state_save(state, sec, OPTIM_NUM_SECTIONS, &err) == 0, "%s", err.msg);
+    optim_destroy(&ob);
+    gpt_destroy(&b);
+
+    gpt_model_t *c = ckpt_load(dir, NULL, &err);
+    ck_assert_msg(c && gpt_alloc(c, 2, 32, true, &err) == 0, "%s", err.msg);
+    optim_t *oc = optim_new(c, &cfg, &err);
+    optim_sections(oc, sec);
+    ck_assert_msg(ckpt_state_load(state, sec, OPTIM_NUM_SECTIONS, &err) == 0, "%s", err.msg);
+    for (int k = N; k < N + M; k++) {
+        const float l = lm_step(c, oc, tokens, targets, 2, 32, optim_lr(&s, oc->step), 1.0);
+        ck_assert_msg(l == la[k], "step %d: loss %.9g resumed, %.9g uninterrupted", k, (double)l,
+                      (double)la[k]);
+    }
+    const size_t bytes = (size_t)a->num_params * sizeof(float);
+    ck_assert(!memcmp(a->params_mem, c->params_mem, bytes));
+    ck_assert(!memcmp(oa->m, oc->m, bytes) && !memcmp(oa->v, oc->v, bytes));
+    ck_assert(oa->step == oc->step && la[N + M - 1] < la[0]);
+    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    optim_destroy(&oa);
+    optim_destroy(&oc);
+    gpt_destroy(&a);
+    gpt_destroy(&c);
+}
+END_TEST
+
 Suite *test_optim_suite(void);
 Suite *test_optim_suite(void) {
     Suite *s = suite_create("optim");
@@ -335,6 +500,11 @@ Suite *test_optim_suite(void) {
     tcase_add_test(tc, test_optim_clip_to_norm);
     tcase_add_test(tc, test_optim_norm_thread_independent);
     tcase_add_test(tc, test_optim_resume_is_exact);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("training");
+    tcase_add_test(tc, test_optim_fixture_adamw_losses);
+    tcase_add_test(tc, test_optim_overfits_tiny_batch);
+    tcase_add_test(tc, test_optim_resume_training_is_exact);
     suite_add_tcase(s, tc);
     return s;
 }
