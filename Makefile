@@ -67,6 +67,18 @@ $(OBJ)/%.o: %.c
 # drops the assumption that FP exceptions trap (clang's default); isnan stays reliable.
 $(OBJ)/common/ops.o: CFLAGS += -fno-trapping-math
 
+# run.json records the commit a binary was built from (common/cli.c). The stamp changes only
+# when the commit (or its -dirty mark) does, so only cli.o is rebuilt.
+GIT_COMMIT := $(shell c=$$(git rev-parse --short HEAD 2>/dev/null) || c=unknown; \
+                [ $$c = unknown ] || git diff --quiet HEAD -- 2>/dev/null || c=$$c-dirty; echo $$c)
+$(OBJ)/git-commit.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(GIT_COMMIT)' > $@.tmp; cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+$(OBJ)/common/cli.o: $(OBJ)/git-commit.stamp
+$(OBJ)/common/cli.o: CFLAGS += -DRLHF_GIT_COMMIT='"$(GIT_COMMIT)"'
+.PHONY: FORCE
+FORCE:
+
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
