@@ -1,7 +1,7 @@
 #include "cli.h" /* own header first: proves it compiles on its own */
+#include "ckpt.h"
 #include <cblas.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
@@ -495,46 +495,6 @@ int cli_run_init(cli_run_t *run, const char *command, int argc, char *const argv
     return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* DIR/NAME gets data atomically: DIR/NAME.tmp, fsync, rename, fsync DIR. A crash leaves
- * either the old file or the new one, never half of one. (ckpt_write_atomic does the same for
- * checkpoints; this copy keeps cli free of the model core.) */
-static int write_atomic(const char *dir, const char *name, const char *data, size_t len,
-                        err_t *err) {
-    char path[4096], tmp[4096 + 8];
-    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
-        return err_setf(err, "%s/%s: path too long", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return err_setf(err, "%s: %s", tmp, strerror(errno));
-    if (write_all(fd, data, len) || fsync(fd)) {
-        err_setf(err, "%s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    if (close(fd) || rename(tmp, path)) {
-        err_setf(err, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return err_setf(err, "%s: %s", dir, strerror(errno));
-    int rc = fsync(dfd) ? err_setf(err, "%s: fsync: %s", dir, strerror(errno)) : 0;
-    close(dfd);
-    return rc;
-}
-
 int cli_run_write(cli_run_t *run, const char *dir, const char *status, err_t *err) {
     json_t *d = run->doc;
     bool ended = strcmp(status, "running") != 0;
@@ -548,7 +508,10 @@ int cli_run_write(cli_run_t *run, const char *dir, const char *status, err_t *er
         return err_setf(err, "%s/run.json: cannot encode (a string that is not UTF-8?)", dir);
     size_t len = strlen(text);
     text[len] = '\n'; /* json_dumps leaves no final newline; swap the NUL for one */
-    int rc = write_atomic(dir, "run.json", text, len + 1, err);
+    char path[4096];
+    int rc = snprintf(path, sizeof path, "%s/run.json", dir) >= (int)sizeof path
+                 ? err_setf(err, "%s/run.json: path too long", dir)
+                 : ckpt_write_atomic(path, text, len + 1, err); /* temp, fsync, rename, fsync dir */
     free(text);
     return rc;
 }

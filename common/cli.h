@@ -211,10 +211,10 @@ typedef struct {
  * (ISO 8601 UTC). -1 with err set only when out of memory. Release with cli_run_release. */
 int cli_run_init(cli_run_t *run, const char *command, int argc, char *const argv[],
                  const cli_opts_t *opts, err_t *err);
-/* Writes DIR/run.json atomically (temp file, fsync, rename, fsync DIR; DIR is created if
- * missing) with status; any status but "running" also sets end_time. Call at the start
- * ("running"), with every checkpoint, and at the end ("done" / "stopped" / "failed").
- * -1 with err set ("runs/sft/run.json: No space left on device"); the old file stays. */
+/* Sets status ("running" / "done" / "stopped" / "failed"; any but "running" also sets
+ * end_time) and writes DIR/run.json with ckpt_write_atomic (temp file, fsync, rename, fsync
+ * DIR); DIR is created if missing (one level). Call at the start, with every checkpoint and at
+ * the end. -1 with err set ("runs/sft/run.json.tmp: ..."); the old file stays. */
 int cli_run_write(cli_run_t *run, const char *dir, const char *status, err_t *err);
 /* Frees the document; accepts a zeroed or released run. */
 void cli_run_release(cli_run_t *run);
