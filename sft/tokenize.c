@@ -1,10 +1,250 @@
-/* sft/tokenize.c: placeholder until the tokenizer module lands (issue 4). */
+/* sft/tokenize.c: `sft tokenize --tokenizer DIR [--decode] [--no-special]`, a filter for users
+ * and scripts: JSONL {"text": "..."} on stdin → {"ids": [...]} on stdout, one line out per
+ * line in; --decode reads {"ids": [...]} and writes {"text": "..."}. Other fields are ignored.
+ * A bad line stops the run: `sft: error: <stdin>:LINE: ...`, exit 1 (lines before it are
+ * already written). */
 #include "sft.h"
+#include "tok.h"
+#include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: sft tokenize --tokenizer DIR [--decode] [--no-special]\n"
+            "\n"
+            "Reads JSONL on stdin and writes one JSON line per input line on stdout.\n"
+            "  encode (default): {\"text\": \"Hello world\"}  ->  {\"ids\": [15496, 995]}\n"
+            "  --decode:         {\"ids\": [15496, 995]}   ->  {\"text\": \"Hello world\"}\n"
+            "\n"
+            "options:\n"
+            "  --tokenizer DIR  directory holding vocab.json + merges.txt (GPT-2's, or one\n"
+            "                   written by `sft pretrain --vocab-size`; a model directory works)\n"
+            "  --decode         ids to text; bytes that are not valid UTF-8 (an id sequence\n"
+            "                   that cuts a character) become U+FFFD\n"
+            "  --no-special     encode \"<|endoftext|>\" in text as plain text, not as the\n"
+            "                   end-of-text id (the default, as Hugging Face's GPT-2 tokenizer)\n"
+            "  -h, --help       this help\n"
+            "\n"
+            "exit status: 0 ok, 1 bad input or tokenizer, 2 usage\n");
+}
+
+/* Appends s[0..n) to *out with every invalid UTF-8 sequence replaced by U+FFFD, one per
+ * maximal invalid prefix (as Python's errors="replace"). out has room for 3n bytes. */
+static size_t utf8_sanitize(const unsigned char *s, size_t n, char *out) {
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c == 0xE0) lo = 0xA0;           /* no overlong 3-byte forms */
+        if (c == 0xED) hi = 0x9F;           /* no surrogates */
+        if (c == 0xF0) lo = 0x90;           /* no overlong 4-byte forms */
+        if (c == 0xF4) hi = 0x8F;           /* nothing past U+10FFFF */
+        if (c == 0xC0 || c == 0xC1 || c > 0xF4) len = 0;
+        size_t ok = len ? 1 : 0;
+        while (ok > 0 && ok < len && i + ok < n) {
+            unsigned char d = s[i + ok];
+            if (ok == 1 ? d < lo || d > hi : (d & 0xC0) != 0x80) break;
+            ok++;
+        }
+        if (len && ok == len) {
+            memcpy(out + k, s + i, len);
+            k += len;
+            i += len;
+        } else {
+            memcpy(out + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+            i += ok ? ok : 1;
+        }
+    }
+    return k;
+}
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+} outbuf_t;
+
+static int out_reserve(outbuf_t *b, size_t need) {
+    if (b->n + need <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + need) cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q) return -1;
+    b->p = q;
+    b->cap = cap;
+    return 0;
+}
+
+/* One line of input → one line of output in *out; -1 with err set ("missing \"text\""). */
+static int encode_line(tok_t *tok, const json_t *obj, bool special, tok_ids_t *ids, outbuf_t *out,
+                       err_t *err) {
+    const json_t *text = json_object_get(obj, "text");
+    if (!text) return err_setf(err, "missing \"text\"");
+    if (!json_is_string(text)) return err_setf(err, "\"text\" is not a string");
+    ids->len = 0;
+    if (tok_encode(tok, json_string_value(text), (int64_t)json_string_length(text), special, ids,
+                   err))
+        return -1;
+    if (out_reserve(out, 16 + 12 * (size_t)ids->len)) return err_setf(err, "out of memory");
+    out->n += (size_t)sprintf(out->p + out->n, "{\"ids\": [");
+    for (int64_t i = 0; i < ids->len; i++)
+        out->n += (size_t)sprintf(out->p + out->n, i ? ", %d" : "%d", ids->ids[i]);
+    out->n += (size_t)sprintf(out->p + out->n, "]}\n");
+    return 0;
+}
+
+static int decode_line(const tok_t *tok, const json_t *obj, tok_ids_t *ids, outbuf_t *out,
+                       err_t *err) {
+    const json_t *arr = json_object_get(obj, "ids");
+    if (!arr) return err_setf(err, "missing \"ids\"");
+    if (!json_is_array(arr)) return err_setf(err, "\"ids\" is not an array");
+    size_t n = json_array_size(arr);
+    ids->len = 0;
+    if (ids->cap < (int64_t)n) {
+        int32_t *p = realloc(ids->ids, (n ? n : 1) * sizeof *p);
+        if (!p) return err_setf(err, "out of memory");
+        ids->ids = p;
+        ids->cap = (int64_t)n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_array_get(arr, i);
+        if (!json_is_integer(v)) return err_setf(err, "\"ids\"[%zu] is not an integer", i);
+        json_int_t id = json_integer_value(v);
+        if (id < 0 || id >= tok_vocab_size(tok))
+            return err_setf(err, "\"ids\"[%zu]: id %lld is out of range [0, %d)", i, (long long)id,
+                            tok_vocab_size(tok));
+        ids->ids[ids->len++] = (int32_t)id;
+    }
+    int64_t len;
+    char *bytes = tok_decode(tok, ids->ids, ids->len, &len, err);
+    if (!bytes) return -1;
+    char *clean = malloc(3 * (size_t)len + 1);
+    json_t *o = NULL;
+    char *line = NULL;
+    if (clean)
+        o = json_pack("{s:s%}", "text", clean,
+                      utf8_sanitize((unsigned char *)bytes, (size_t)len, clean));
+    if (o) line = json_dumps(o, 0); /* {"text": "..."}, UTF-8 as is */
+    int rc = 0;
+    if (!line || out_reserve(out, strlen(line) + 2)) {
+        rc = err_setf(err, "out of memory");
+    } else {
+        size_t k = strlen(line);
+        memcpy(out->p + out->n, line, k);
+        out->p[out->n + k] = '\n';
+        out->n += k + 1;
+    }
+    free(line);
+    json_decref(o);
+    free(clean);
+    free(bytes);
+    return rc;
+}
+
+/* Filters stdin to stdout; returns the exit code. */
+static int run(tok_t *tok, bool decode, bool special) {
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int64_t line_no = 0;
+    int rc = 0;
+    tok_ids_t ids = TOK_IDS_INIT;
+    outbuf_t out = {0};
+    err_t err = ERR_INIT;
+    while (!rc && (n = getline(&line, &cap, stdin)) >= 0) {
+        line_no++;
+        json_error_t je;
+        json_t *obj = NULL;
+        size_t len = (size_t)n;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        if (len == 0) {
+            err_setf(&err, "empty line (expected a JSON object)");
+        } else if (!(obj = json_loadb(line, len, JSON_ALLOW_NUL, &je))) {
+            err_setf(&err, "invalid JSON at column %d: %s", je.column, je.text);
+        } else if (!json_is_object(obj)) {
+            err_setf(&err, "expected a JSON object");
+        } else {
+            out.n = 0;
+            if (!(decode ? decode_line(tok, obj, &ids, &out, &err)
+                         : encode_line(tok, obj, special, &ids, &out, &err)) &&
+                fwrite(out.p, 1, out.n, stdout) != out.n)
+                err_setf(&err, "cannot write to stdout");
+        }
+        json_decref(obj);
+        if (err_isset(&err)) {
+            fprintf(stderr, "sft: error: <stdin>:%lld: %s\n", (long long)line_no, err.msg);
+            rc = 1;
+        }
+    }
+    if (!rc && ferror(stdin)) {
+        fprintf(stderr, "sft: error: <stdin>: read error\n");
+        rc = 1;
+    }
+    if (fflush(stdout) && !rc) {
+        fprintf(stderr, "sft: error: cannot write to stdout\n");
+        rc = 1;
+    }
+    free(out.p);
+    tok_ids_release(&ids);
+    free(line);
+    return rc;
+}
 
 int sft_cmd_tokenize(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "sft: error: tokenize is not built yet (issue 4)\n");
-    return 1;
+    static const struct option opts[] = {{"tokenizer", required_argument, NULL, 't'},
+                                         {"decode", no_argument, NULL, 'd'},
+                                         {"no-special", no_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *dir = NULL;
+    bool decode = false, special = true;
+    int c;
+    optind = 1;
+    opterr = 0; /* our own messages, in the sft: error: form */
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            dir = optarg;
+            break;
+        case 'd':
+            decode = true;
+            break;
+        case 'n':
+            special = false;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case ':':
+            fprintf(stderr, "sft: error: %s needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "sft: error: unknown option '%s' (sft tokenize --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sft: error: unexpected argument '%s' (input is read from stdin)\n",
+                argv[optind]);
+        return 2;
+    }
+    if (!dir) {
+        fprintf(stderr, "sft: error: tokenize needs --tokenizer DIR\n");
+        usage(stderr);
+        return 2;
+    }
+    err_t err = ERR_INIT;
+    tok_t *tok = tok_load(dir, &err);
+    if (!tok) {
+        fprintf(stderr, "sft: error: %s\n", err.msg);
+        return 1;
+    }
+    int rc = run(tok, decode, special);
+    tok_destroy(&tok);
+    return rc;
 }
