@@ -15,17 +15,16 @@
  * word frequency, an index pair → words that contain it, and a max-heap with lazy deletion;
  * a merge touches only the words in its pair's index. */
 #include "tok.h"
+#include "ckpt.h" /* ckpt_write_atomic */
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* GPT-2's pre-tokenizer (openai/gpt-2 src/encoder.py), unchanged. */
 #define GPT2_PATTERN                                                                               \
@@ -867,44 +866,6 @@ char *tok_decode(const tok_t *t, const int32_t *ids, int64_t n, int64_t *out_len
 /* ---------------------------------------------------------------------------------------- */
 /* Saving. */
 
-/* Writes len bytes to path atomically: path.tmp, fsync, rename, fsync the directory.
- * (A local copy of what ckpt_write_atomic promises, so tok does not depend on ckpt.) */
-static int write_atomic(const char *dir, const char *path, const void *data, size_t len,
-                        err_t *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return err_setf(err, "%s: cannot create: %s", tmp, strerror(errno));
-    for (size_t done = 0; done < len;) {
-        ssize_t k = write(fd, (const char *)data + done, len - done);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) {
-            err_setf(err, "%s: write failed: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            return -1;
-        }
-        done += (size_t)k;
-    }
-    if (fsync(fd) || close(fd)) {
-        err_setf(err, "%s: fsync failed: %s", tmp, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, path)) {
-        err_setf(err, "%s: rename failed: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd)) {
-        if (dfd >= 0) close(dfd);
-        return err_setf(err, "%s: cannot fsync the directory: %s", dir, strerror(errno));
-    }
-    close(dfd);
-    return 0;
-}
-
 /* Appends s[0..n) as a JSON string the way Python's json.dumps writes it (ensure_ascii):
  * GPT-2's encoder.json was written so, and the alphabet has no control characters. */
 static int64_t json_quote(const char *s, int64_t n, char *out) {
@@ -981,8 +942,8 @@ int tok_save(const tok_t *t, const char *dir, err_t *err) {
     char *vocab = NULL, *merges = NULL;
     int64_t vlen = 0, mlen = 0;
     if (render(t, &vocab, &vlen, &merges, &mlen, err)) return -1;
-    int rc = write_atomic(dir, vpath, vocab, (size_t)vlen, err);
-    if (!rc) rc = write_atomic(dir, mpath, merges, (size_t)mlen, err);
+    int rc = ckpt_write_atomic(vpath, vocab, (size_t)vlen, err);
+    if (!rc) rc = ckpt_write_atomic(mpath, merges, (size_t)mlen, err);
     free(vocab);
     free(merges);
     return rc;
