@@ -79,6 +79,10 @@ $(OBJ)/common/cli.o: CFLAGS += -DRLHF_GIT_COMMIT='"$(GIT_COMMIT)"'
 .PHONY: FORCE
 FORCE:
 
+# AdamW's fused loop calls sqrtf: without errno to set, it vectorizes (same results: scalar and
+# vector square roots are both correctly rounded).
+$(OBJ)/common/optim.o: CFLAGS += -fno-math-errno
+
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
