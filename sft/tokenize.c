@@ -1,8 +1,10 @@
 /* sft/tokenize.c: `sft tokenize --tokenizer DIR [--decode] [--no-special]`, a filter for users
  * and scripts: JSONL {"text": "..."} on stdin → {"ids": [...]} on stdout, one line out per
- * line in; --decode reads {"ids": [...]} and writes {"text": "..."}. Other fields are ignored.
- * A bad line stops the run: `sft: error: <stdin>:LINE: ...`, exit 1 (lines before it are
- * already written). */
+ * object in (blank lines are skipped, as every JSONL reader here does); --decode reads
+ * {"ids": [...]} and writes {"text": "..."}. Other fields are ignored. A bad line stops the
+ * run: `sft: error: <stdin>:LINE: ...`, exit 1 (the lines before it are already written). */
+#include "cli.h"
+#include "data.h"
 #include "sft.h"
 #include "tok.h"
 #include <getopt.h>
@@ -11,11 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PROG           "sft tokenize"
+#define MAX_LINE_BYTES (64 << 20) /* a filter holds one line at a time: allow long documents */
+
 static void usage(FILE *out) {
     fprintf(out,
             "usage: sft tokenize --tokenizer DIR [--decode] [--no-special]\n"
             "\n"
-            "Reads JSONL on stdin and writes one JSON line per input line on stdout.\n"
+            "Reads JSONL on stdin and writes one JSON line per object on stdout (blank lines\n"
+            "are skipped).\n"
             "  encode (default): {\"text\": \"Hello world\"}  ->  {\"ids\": [15496, 995]}\n"
             "  --decode:         {\"ids\": [15496, 995]}   ->  {\"text\": \"Hello world\"}\n"
             "\n"
@@ -79,12 +85,10 @@ static int out_reserve(outbuf_t *b, size_t need) {
     return 0;
 }
 
-/* One line of input → one line of output in *out; -1 with err set ("missing \"text\""). */
+/* One object → one line of output in *out; -1 with err set. */
 static int encode_line(tok_t *tok, const json_t *obj, bool special, tok_ids_t *ids, outbuf_t *out,
                        err_t *err) {
     const json_t *text = json_object_get(obj, "text");
-    if (!text) return err_setf(err, "missing \"text\"");
-    if (!json_is_string(text)) return err_setf(err, "\"text\" is not a string");
     ids->len = 0;
     if (tok_encode(tok, json_string_value(text), (int64_t)json_string_length(text), special, ids,
                    err))
@@ -100,23 +104,19 @@ static int encode_line(tok_t *tok, const json_t *obj, bool special, tok_ids_t *i
 static int decode_line(const tok_t *tok, const json_t *obj, tok_ids_t *ids, outbuf_t *out,
                        err_t *err) {
     const json_t *arr = json_object_get(obj, "ids");
-    if (!arr) return err_setf(err, "missing \"ids\"");
-    if (!json_is_array(arr)) return err_setf(err, "\"ids\" is not an array");
     size_t n = json_array_size(arr);
     ids->len = 0;
     if (ids->cap < (int64_t)n) {
-        int32_t *p = realloc(ids->ids, (n ? n : 1) * sizeof *p);
+        int32_t *p = realloc(ids->ids, n * sizeof *p);
         if (!p) return err_setf(err, "out of memory");
         ids->ids = p;
         ids->cap = (int64_t)n;
     }
-    for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_array_get(arr, i);
-        if (!json_is_integer(v)) return err_setf(err, "\"ids\"[%zu] is not an integer", i);
-        json_int_t id = json_integer_value(v);
+    for (size_t i = 0; i < n; i++) { /* data checked they are int32 */
+        json_int_t id = json_integer_value(json_array_get(arr, i));
         if (id < 0 || id >= tok_vocab_size(tok))
-            return err_setf(err, "\"ids\"[%zu]: id %lld is out of range [0, %d)", i, (long long)id,
-                            tok_vocab_size(tok));
+            return err_setf(err, "\"ids\"[%zu]: %lld is not a token id (vocab size %d)", i,
+                            (long long)id, tok_vocab_size(tok));
         ids->ids[ids->len++] = (int32_t)id;
     }
     int64_t len;
@@ -147,65 +147,49 @@ static int decode_line(const tok_t *tok, const json_t *obj, tok_ids_t *ids, outb
 
 /* Filters stdin to stdout; returns the exit code. */
 static int run(tok_t *tok, bool decode, bool special) {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int64_t line_no = 0;
-    int rc = 0;
+    const data_field_t text_field = {"text", DATA_STRING, false};
+    const data_field_t ids_field = {"ids", DATA_IDS, false};
+    data_jsonl_t in = {0};
     tok_ids_t ids = TOK_IDS_INIT;
     outbuf_t out = {0};
     err_t err = ERR_INIT;
-    while (!rc && (n = getline(&line, &cap, stdin)) >= 0) {
-        line_no++;
-        json_error_t je;
-        json_t *obj = NULL;
-        size_t len = (size_t)n;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-        if (len == 0) {
-            err_setf(&err, "empty line (expected a JSON object)");
-        } else if (!(obj = json_loadb(line, len, JSON_ALLOW_NUL, &je))) {
-            err_setf(&err, "invalid JSON at column %d: %s", je.column, je.text);
-        } else if (!json_is_object(obj)) {
-            err_setf(&err, "expected a JSON object");
-        } else {
-            out.n = 0;
-            if (!(decode ? decode_line(tok, obj, &ids, &out, &err)
-                         : encode_line(tok, obj, special, &ids, &out, &err)) &&
-                fwrite(out.p, 1, out.n, stdout) != out.n)
-                err_setf(&err, "cannot write to stdout");
-        }
+    json_t *obj = NULL;
+    int got = data_jsonl_open(&in, "-", MAX_LINE_BYTES, &err);
+    while (!got &&
+           (got = data_jsonl_next(&in, decode ? &ids_field : &text_field, 1, &obj, &err)) == 1) {
+        out.n = 0;
+        if (decode ? decode_line(tok, obj, &ids, &out, &err)
+                   : encode_line(tok, obj, special, &ids, &out, &err))
+            err_prefixf(&err, "%s:%lld: ", in.name, (long long)in.line);
+        else if (fwrite(out.p, 1, out.n, stdout) != out.n)
+            err_setf(&err, "cannot write to stdout");
         json_decref(obj);
-        if (err_isset(&err)) {
-            fprintf(stderr, "sft: error: <stdin>:%lld: %s\n", (long long)line_no, err.msg);
-            rc = 1;
-        }
+        obj = NULL;
+        got = err_isset(&err) ? -1 : 0;
     }
-    if (!rc && ferror(stdin)) {
-        fprintf(stderr, "sft: error: <stdin>: read error\n");
-        rc = 1;
-    }
-    if (fflush(stdout) && !rc) {
-        fprintf(stderr, "sft: error: cannot write to stdout\n");
-        rc = 1;
-    }
+    if (!err_isset(&err) && fflush(stdout)) err_setf(&err, "cannot write to stdout");
+    data_jsonl_close(&in);
     free(out.p);
     tok_ids_release(&ids);
-    free(line);
-    return rc;
+    if (!err_isset(&err)) return 0;
+    fprintf(stderr, "sft: error: %s\n", err.msg);
+    return 1;
 }
 
 int sft_cmd_tokenize(int argc, char **argv) {
     static const struct option opts[] = {{"tokenizer", required_argument, NULL, 't'},
                                          {"decode", no_argument, NULL, 'd'},
                                          {"no-special", no_argument, NULL, 'n'},
-                                         {"help", no_argument, NULL, 'h'},
+                                         {"help", no_argument, NULL, CLI_OPT_HELP},
                                          {NULL, 0, NULL, 0}};
+    cli_opts_t common = CLI_OPTS_INIT;
     const char *dir = NULL;
     bool decode = false, special = true;
     int c;
-    optind = 1;
-    opterr = 0; /* our own messages, in the sft: error: form */
+    optind = 0;
+    opterr = 0; /* cli_opts_handle reports bad options in the sft: error: form */
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (cli_opts_handle(&common, PROG, c, optarg, argv)) continue;
         switch (c) {
         case 't':
             dir = optarg;
@@ -216,34 +200,17 @@ int sft_cmd_tokenize(int argc, char **argv) {
         case 'n':
             special = false;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case ':':
-            fprintf(stderr, "sft: error: %s needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "sft: error: unknown option '%s' (sft tokenize --help)\n",
-                    argv[optind - 1]);
-            return 2;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "sft: error: unexpected argument '%s' (input is read from stdin)\n",
-                argv[optind]);
-        return 2;
+    if (common.help) {
+        usage(stdout);
+        return 0;
     }
-    if (!dir) {
-        fprintf(stderr, "sft: error: tokenize needs --tokenizer DIR\n");
-        usage(stderr);
-        return 2;
-    }
+    cli_no_positional(PROG, argc, argv);
+    cli_require(PROG, "--tokenizer", dir);
     err_t err = ERR_INIT;
     tok_t *tok = tok_load(dir, &err);
-    if (!tok) {
-        fprintf(stderr, "sft: error: %s\n", err.msg);
-        return 1;
-    }
+    if (!tok) cli_die(PROG, "%s", err.msg);
     int rc = run(tok, decode, special);
     tok_destroy(&tok);
     return rc;
