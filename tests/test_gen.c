@@ -64,6 +64,21 @@ static double ref_logprob(const float *logits, int64_t V, double temperature, in
     return (double)logits[tok] / tt - max - log(z);
 }
 
+/* full (B, TMAX) = each prompt followed by its new tokens so far, padded with 0. */
+static void build_full(int32_t *full, const int32_t *prompts, const int64_t *lens, int64_t B,
+                       gen_result_t res) {
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < TMAX; t++) {
+            int64_t i = t - lens[b];
+            full[b * TMAX + t] = t < lens[b]        ? prompts[b * TMAX + t]
+                                 : i < res.count[b] ? res.tokens[b * res.stride + i]
+                                                    : 0;
+        }
+}
+
+/* At every step, each unfinished sequence's cached logits equal the full forward's over the
+ * same tokens; at the end, the returned log-probs equal what PPO recomputes with
+ * gpt_lm_logprobs at the sampling temperature (top-p truncation does not enter them). */
 static void check_against_full_forward(int64_t B, int64_t max_len, int64_t max_new,
                                        uint64_t seed, bool sharp) {
     err_t err = ERR_INIT;
@@ -71,25 +86,21 @@ static void check_against_full_forward(int64_t B, int64_t max_len, int64_t max_n
     ck_assert_msg(!gpt_alloc(m, B, TMAX, false, &err), "%s", err.msg);
     gen_t *g = gen_new(m, BMAX, TMAX, &err);
     ck_assert_msg(g, "%s", err.msg);
-    int32_t prompts[BMAX * TMAX], full[BMAX * TMAX];
+    int32_t prompts[BMAX * TMAX], full[BMAX * TMAX], targets[BMAX * TMAX];
     int64_t lens[BMAX];
     random_prompts(prompts, lens, B, max_len, seed);
     gen_opts_t o = GEN_OPTS_DEFAULT;
     o.max_new = max_new;
     o.seed = seed;
+    o.temperature = 0.8f;
+    o.top_p = 0.9f;
     ck_assert_msg(!gen_start(g, prompts, TMAX, lens, B, &o, &err), "%s", err.msg);
     const int64_t V = tiny.vocab_size;
     float worst = 0.0f;
     int64_t steps = 0, compared = 0;
     for (;;) {
-        /* the full forward over prompt + new tokens so far, every sequence at once */
         gen_result_t res = gen_result(g);
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t t = 0; t < TMAX; t++) {
-                int64_t i = t - lens[b];
-                full[b * TMAX + t] = t < lens[b] ? prompts[b * TMAX + t]
-                                     : i < res.count[b] ? res.tokens[b * res.stride + i] : 0;
-            }
+        build_full(full, prompts, lens, B, res);
         gpt_forward(m, full, B, TMAX);
         for (int64_t b = 0; b < B; b++) {
             const float *lg = gen_logits(g, b);
@@ -105,6 +116,22 @@ static void check_against_full_forward(int64_t B, int64_t max_len, int64_t max_n
                   (long long)B, (double)worst);
     ck_assert_int_ge(compared, B);
     ck_assert_int_ge(steps, 1);
+    gen_result_t res = gen_result(g);
+    build_full(full, prompts, lens, B, res);
+    for (int64_t i = 0; i < B * TMAX; i++) targets[i] = -1;
+    for (int64_t b = 0; b < B; b++) /* position t predicts token t + 1 */
+        for (int64_t i = 0; i < res.count[b]; i++)
+            targets[b * TMAX + lens[b] - 1 + i] = full[b * TMAX + lens[b] + i];
+    gpt_forward(m, full, B, TMAX);
+    float logp[BMAX * TMAX];
+    gpt_lm_logprobs(m, targets, o.temperature, logp);
+    float worst_lp = 0.0f;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < res.count[b]; i++)
+            worst_lp = fmaxf(worst_lp, fabsf(logp[b * TMAX + lens[b] - 1 + i] -
+                                             res.logprobs[b * res.stride + i]));
+    ck_assert_msg(worst_lp <= 1e-4f, "log-probs differ from gpt_lm_logprobs by %g",
+                  (double)worst_lp);
     gen_destroy(&g);
     ck_assert_ptr_null(g);
     gpt_destroy(&m);
