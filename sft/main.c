@@ -11,6 +11,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"tokenize", sft_cmd_tokenize, "encode JSONL {\"text\"} to {\"ids\"} (or --decode back)"},
+    {"world", sft_cmd_world, "write the embedded default world (corpus, demos, prompts)"},
 };
 
 static void usage(FILE *out) {

@@ -4,4 +4,5 @@
 #define RLHF_SFT_H
 
 int sft_cmd_tokenize(int argc, char **argv);
+int sft_cmd_world(int argc, char **argv);
 #endif /* RLHF_SFT_H */

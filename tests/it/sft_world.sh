@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# tests/it/sft_world.sh: `sft world` writes the six files of the embedded default world,
+# byte for byte repeatably, and fails with the documented exit codes and messages.
+set -euo pipefail
+: "${BIN:?set BIN to the absolute path of build/bin}"
+sft="$BIN/sft"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+files="corpus.train.txt corpus.val.txt demos.train.jsonl demos.val.jsonl prompts.train.jsonl prompts.val.jsonl"
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# run WANT_EXIT cmd...: stdout in $tmp/out, stderr in $tmp/err
+run() {
+    local want=$1 got=0
+    shift
+    "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
+    [ "$got" = "$want" ] || { cat "$tmp/out" "$tmp/err"; fail "$* exited $got, want $want"; }
+}
+
+# usage and errors
+run 0 "$sft" world --help
+grep -q '^usage: sft world --out DIR' "$tmp/out" || fail "--help prints no usage"
+run 0 "$sft" --help
+grep -q '^  world ' "$tmp/out" || fail "sft --help does not list world"
+run 2 "$sft" world
+grep -q '^sft: error: world: --out DIR is required' "$tmp/err" || fail "missing --out message"
+run 2 "$sft" world --out "$tmp/x" --size huge
+grep -q "^sft: error: --size: 'huge'" "$tmp/err" || fail "bad --size message"
+run 2 "$sft" world --out "$tmp/x" --seed -3
+grep -q "^sft: error: --seed: '-3'" "$tmp/err" || fail "bad --seed message"
+run 2 "$sft" world --out "$tmp/x" --seed 12abc
+run 2 "$sft" world --out "$tmp/x" --bogus
+grep -q "^sft: error: world: unknown option '--bogus'" "$tmp/err" || fail "unknown option message"
+run 2 "$sft" world --out
+grep -q '^sft: error: --out needs a value' "$tmp/err" || fail "missing value message"
+[ ! -e "$tmp/x" ] || fail "a usage error created the output directory"
+
+# an output path under a plain file cannot be created: exit 1, the path named
+touch "$tmp/plain"
+run 1 "$sft" world --out "$tmp/plain/sub" --size tiny
+grep -q "^sft: error: $tmp/plain" "$tmp/err" || fail "write error message: $(cat "$tmp/err")"
+
+# a tiny world: six files, exact line counts, a summary naming each file
+run 0 "$sft" world --out "$tmp/a/nested" --seed 4 --size tiny
+for f in $files; do
+    [ -s "$tmp/a/nested/$f" ] || fail "$f missing or empty"
+    grep -q "  $f " "$tmp/out" || fail "summary does not list $f"
+done
+grep -q '^  demonstrator: good ' "$tmp/out" || fail "summary has no demonstrator rates"
+[ "$(wc -l <"$tmp/a/nested/demos.train.jsonl")" -eq 400 ] || fail "demos.train lines"
+[ "$(wc -l <"$tmp/a/nested/demos.val.jsonl")" -eq 100 ] || fail "demos.val lines"
+[ "$(wc -l <"$tmp/a/nested/prompts.train.jsonl")" -eq 200 ] || fail "prompts.train lines"
+[ "$(wc -l <"$tmp/a/nested/prompts.val.jsonl")" -eq 100 ] || fail "prompts.val lines"
+if grep -vq '^{"prompt":"[^"]*","response":"[^"]*"}$' "$tmp/a/nested/demos.train.jsonl"; then
+    fail "a demos line is not {\"prompt\",\"response\"}"
+fi
+if grep -vq '^{"prompt":"[^"]*"}$' "$tmp/a/nested/prompts.val.jsonl"; then
+    fail "a prompts line is not {\"prompt\"}"
+fi
+if ls "$tmp/a/nested" | grep -q '\.tmp$'; then fail "temporary files left behind"; fi
+
+# same seed → same bytes (also when rewriting in place); another seed → other data
+run 0 "$sft" world --out "$tmp/b" --seed 4 --size tiny
+run 0 "$sft" world --out "$tmp/a/nested" --seed 4 --size tiny
+for f in $files; do
+    cmp -s "$tmp/a/nested/$f" "$tmp/b/$f" || fail "$f differs for the same seed"
+done
+run 0 "$sft" world --out "$tmp/c" --seed 5 --size tiny
+! cmp -s "$tmp/b/demos.train.jsonl" "$tmp/c/demos.train.jsonl" || fail "seed has no effect"
+
+# the default size is small: ~1 MB of training corpus, 6000 demonstrations
+run 0 "$sft" world --out "$tmp/s"
+grep -q 'size small' "$tmp/out" || fail "default size is not small"
+bytes=$(wc -c <"$tmp/s/corpus.train.txt")
+[ "$bytes" -ge 1000000 ] && [ "$bytes" -lt 1100000 ] || fail "corpus.train.txt is $bytes bytes"
+[ "$(wc -l <"$tmp/s/demos.train.jsonl")" -eq 6000 ] || fail "small demos.train lines"
+echo "sft_world: ok"

@@ -1,0 +1,461 @@
+#include "world.h"
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const file_names[WORLD_NFILES] = {"corpus.train.txt",    "corpus.val.txt",
+                                                     "demos.train.jsonl",   "demos.val.jsonl",
+                                                     "prompts.train.jsonl", "prompts.val.jsonl"};
+
+/* A fresh directory under /tmp; caller removes it with rm_world. */
+static void make_tmpdir(char *dir, size_t cap) {
+    snprintf(dir, cap, "/tmp/test_world_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void rm_world(const char *dir) {
+    char path[512];
+    for (int i = 0; i < WORLD_NFILES; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, file_names[i]);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/%s.tmp", dir, file_names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* Whole file into a NUL-terminated buffer; caller frees. */
+static char *slurp(const char *dir, const char *name, size_t *len) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    if (len) *len = (size_t)n;
+    return buf;
+}
+
+static void write_world(const char *dir, uint64_t seed, world_size_t size, world_stats_t *st) {
+    err_t err = ERR_INIT;
+    ck_assert_msg(world_write(dir, seed, size, st, &err) == 0, "%s", err.msg);
+}
+
+START_TEST(test_world_same_seed_same_bytes) {
+    char a[64], b[64], c[64];
+    make_tmpdir(a, sizeof a);
+    make_tmpdir(b, sizeof b);
+    make_tmpdir(c, sizeof c);
+    write_world(a, 7, WORLD_TINY, NULL);
+    write_world(b, 7, WORLD_TINY, NULL);
+    write_world(c, 8, WORLD_TINY, NULL);
+    for (int i = 0; i < WORLD_NFILES; i++) {
+        size_t la, lb, lc;
+        char *fa = slurp(a, file_names[i], &la), *fb = slurp(b, file_names[i], &lb);
+        char *fc = slurp(c, file_names[i], &lc);
+        ck_assert_msg(la == lb && !memcmp(fa, fb, la), "%s differs for the same seed",
+                      file_names[i]);
+        ck_assert_msg(la != lc || memcmp(fa, fc, la), "%s same for seeds 7 and 8", file_names[i]);
+        free(fa);
+        free(fb);
+        free(fc);
+    }
+    rm_world(a);
+    rm_world(b);
+    rm_world(c);
+}
+END_TEST
+
+/* Checks one JSONL file: every line an object with exactly the wanted string fields, every
+ * prompt one of the world's. Adds each prompt to seen (a JSON object used as a set). */
+static int64_t check_jsonl(const char *dir, const char *name, bool response, json_t *seen,
+                           json_t *other) {
+    char *text = slurp(dir, name, NULL);
+    int64_t lines = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        lines++;
+        json_error_t je;
+        json_t *obj = json_loads(line, 0, &je);
+        ck_assert_msg(obj && json_is_object(obj), "%s:%lld: %s", name, (long long)lines, je.text);
+        ck_assert_int_eq(json_object_size(obj), response ? 2 : 1);
+        const char *p = json_string_value(json_object_get(obj, "prompt"));
+        ck_assert_msg(p && *p, "%s:%lld: no prompt", name, (long long)lines);
+        ck_assert_msg(world_task_family(p) >= 0, "%s:%lld: prompt of no family: %s", name,
+                      (long long)lines, p);
+        ck_assert_msg(!json_object_get(other, p), "%s:%lld: prompt also in the other split: %s",
+                      name, (long long)lines, p);
+        json_object_set_new(seen, p, json_true());
+        if (response) {
+            const char *r = json_string_value(json_object_get(obj, "response"));
+            ck_assert_msg(r && *r && strlen(r) < WORLD_TEXT_MAX, "%s:%lld: bad response", name,
+                          (long long)lines);
+        }
+        json_decref(obj);
+    }
+    free(text);
+    return lines;
+}
+
+START_TEST(test_world_files_parse_and_splits_are_disjoint) {
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    world_stats_t st;
+    write_world(dir, 3, WORLD_TINY, &st);
+    json_t *train = json_object(), *val = json_object(), *none = json_object();
+    ck_assert_int_eq(check_jsonl(dir, "demos.train.jsonl", true, train, none), 400);
+    ck_assert_int_eq(check_jsonl(dir, "prompts.train.jsonl", false, train, none), 200);
+    ck_assert_int_eq(check_jsonl(dir, "demos.val.jsonl", true, val, train), 100);
+    ck_assert_int_eq(check_jsonl(dir, "prompts.val.jsonl", false, val, train), 100);
+    ck_assert_int_gt(json_object_size(val), 40); /* val has many distinct prompts too */
+    /* the corpus poses no task: no question marks, no prompt of either split, and its train
+     * and val paragraphs are disjoint */
+    char *ct = slurp(dir, "corpus.train.txt", NULL), *cv = slurp(dir, "corpus.val.txt", NULL);
+    ck_assert_ptr_null(strchr(ct, '?'));
+    const char *p;
+    json_t *v;
+    json_object_foreach(train, p, v) ck_assert_msg(!strstr(ct, p), "corpus has prompt %s", p);
+    json_object_foreach(val, p, v) ck_assert_msg(!strstr(ct, p), "corpus has prompt %s", p);
+    for (char *line = strtok(cv, "\n"); line; line = strtok(NULL, "\n"))
+        ck_assert_msg(!strstr(ct, line), "val paragraph in train: %s", line);
+    /* stats agree with the files */
+    for (int i = 0; i < WORLD_NFILES; i++) {
+        size_t len;
+        char *f = slurp(dir, file_names[i], &len);
+        ck_assert_str_eq(st.files[i].name, file_names[i]);
+        ck_assert_int_eq(st.files[i].bytes, (int64_t)len);
+        int64_t nl = 0;
+        for (size_t k = 0; k < len; k++) nl += f[k] == '\n';
+        ck_assert_int_eq(st.files[i].lines, nl);
+        free(f);
+    }
+    free(ct);
+    free(cv);
+    json_decref(train);
+    json_decref(val);
+    json_decref(none);
+    rm_world(dir);
+}
+END_TEST
+
+START_TEST(test_world_small_sizes_within_bounds) {
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    world_stats_t st;
+    write_world(dir, 1, WORLD_SMALL, &st);
+    int64_t total = 0;
+    for (int i = 0; i < WORLD_NFILES; i++) total += st.files[i].bytes;
+    ck_assert_int_ge(st.files[0].bytes, 1000000);
+    ck_assert_int_lt(st.files[0].bytes, 1010000);
+    ck_assert_int_ge(st.files[1].bytes, 100000);
+    ck_assert_int_lt(st.files[1].bytes, 110000);
+    ck_assert_int_eq(st.files[2].lines, 6000);
+    ck_assert_int_eq(st.files[3].lines, 600);
+    ck_assert_int_eq(st.files[4].lines, 2000);
+    ck_assert_int_eq(st.files[5].lines, 300);
+    ck_assert_int_lt(total, 2 * 1000 * 1000); /* "a few MB at most" */
+    int64_t demos = 0;
+    for (int f = 0; f < WORLD_NFAMILIES; f++) {
+        ck_assert_int_gt(st.demo_families[f], 6600 / WORLD_NFAMILIES * 8 / 10);
+        demos += st.demo_families[f];
+    }
+    ck_assert_int_eq(demos, 6600);
+    double flawed = 1.0 - (double)st.demo_kinds[WORLD_GOOD] / (double)demos;
+    ck_assert_msg(flawed > 0.25 && flawed < 0.35, "flawed share %.3f", flawed);
+    rm_world(dir);
+}
+END_TEST
+
+START_TEST(test_world_write_fails_cleanly) {
+    char dir[64], file[96];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(file, sizeof file, "%s/plain", dir);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    err_t err = ERR_INIT;
+    ck_assert_int_eq(world_write(file, 1, WORLD_TINY, NULL, &err), -1); /* a file, not a dir */
+    ck_assert_msg(strstr(err.msg, "plain"), "%s", err.msg);
+    err_clear(&err);
+    ck_assert_int_eq(world_write(dir, 1, (world_size_t)99, NULL, &err), -1);
+    unlink(file);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_world_kind_rates) {
+    double sum = 0;
+    for (int k = 0; k < WORLD_NKINDS; k++) sum += world_kind_rate((world_kind_t)k);
+    ck_assert_double_eq_tol(sum, 1.0, 1e-12);
+    rng_t r;
+    rng_seed(&r, 11);
+    int count[WORLD_NKINDS] = {0};
+    const int n = 50000;
+    for (int i = 0; i < n; i++) count[world_sample_kind(&r)]++;
+    for (int k = 0; k < WORLD_NKINDS; k++)
+        ck_assert_double_eq_tol((double)count[k] / n, world_kind_rate((world_kind_t)k), 0.01);
+}
+END_TEST
+
+/* Per family, the demonstrator's good answers score clearly above each kind of flawed one. */
+START_TEST(test_world_judge_prefers_good_demos) {
+    rng_t r;
+    rng_seed(&r, 5);
+    char prompt[WORLD_TEXT_MAX], resp[WORLD_TEXT_MAX];
+    err_t err = ERR_INIT;
+    for (int f = 0; f < WORLD_NFAMILIES; f++) {
+        double mean[WORLD_NKINDS], good_min = 2;
+        const int n = 300;
+        for (int k = 0; k < WORLD_NKINDS; k++) {
+            double s = 0;
+            for (int i = 0; i < n; i++) {
+                ck_assert_int_eq(world_sample_prompt(&r, f, prompt, sizeof prompt), f);
+                ck_assert_msg(
+                    !world_demonstrate(&r, prompt, (world_kind_t)k, resp, sizeof resp, &err), "%s",
+                    err.msg);
+                double g = world_gold_score(prompt, resp);
+                ck_assert(g >= -1.0 && g <= 1.0);
+                if (k == WORLD_GOOD && g < good_min) good_min = g;
+                s += g;
+            }
+            mean[k] = s / n;
+        }
+        ck_assert_msg(good_min >= 0.9, "%s: a good demo scored %.2f", world_family_name(f),
+                      good_min);
+        for (int k = 1; k < WORLD_NKINDS; k++)
+            ck_assert_msg(mean[WORLD_GOOD] > mean[k] + 0.4, "%s: good %.2f vs %s %.2f",
+                          world_family_name(f), mean[WORLD_GOOD], world_kind_name((world_kind_t)k),
+                          mean[k]);
+        /* and the flaws are ordered as a person would: off topic is worst */
+        ck_assert(mean[WORLD_OFFTOPIC] < mean[WORLD_WRONG]);
+        ck_assert(mean[WORLD_OFFTOPIC] < mean[WORLD_RAMBLING]);
+    }
+}
+END_TEST
+
+/* Strictly decreasing gold scores, with a message naming the pair that is not. */
+static void assert_order(const char *prompt, const char *const *resp, int n) {
+    for (int i = 0; i + 1 < n; i++) {
+        double a = world_gold_score(prompt, resp[i]), b = world_gold_score(prompt, resp[i + 1]);
+        ck_assert_msg(a > b, "%s: \"%s\" (%.3f) should beat \"%s\" (%.3f)", prompt, resp[i], a,
+                      resp[i + 1], b);
+    }
+}
+
+/* Each list: polite correct > plain correct > rude or rambling correct > wrong > off topic >
+ * empty. */
+START_TEST(test_world_judge_hand_cases) {
+    const char *arith[] = {
+        "Sure! 17 plus 25 is 42.", "17 plus 25 is 42.", "Ugh, 17 plus 25 is 42, you idiot.",
+        "17 plus 25 is 41.",       "I like trains.",    ""};
+    assert_order("What is 17 plus 25?", arith, 6);
+    const char *minus[] = {"12 minus 5 is 7.", "It is 8 or 7."};
+    assert_order("Subtract 5 from 12.", minus, 2); /* hedging with two answers is wrong */
+    const char *cmp[] = {"Of course. 42 is larger than 17.",
+                         "42 is larger than 17.",
+                         "42 is larger than 17. 42 is larger than 17. 42 is larger than 17.",
+                         "17 is larger than 42.",
+                         "The sea is deep.",
+                         "   "};
+    assert_order("Which is larger, 17 or 42?", cmp, 6);
+    const char *rev[] = {"Lamp reversed is pmal. I hope this helps.",
+                         "It is pmal.",
+                         "Whatever. It is pmal.",
+                         "It is plam.",
+                         "The bus was on time.",
+                         ""};
+    assert_order("Reverse the word lamp.", rev, 6);
+    const char *list[] = {"Happy to help. Three fruits are apple, pear and plum.",
+                          "Apple, pear and plum.",
+                          "Apple, pear.",
+                          "Apple, pear and robin.",
+                          "Dog, robin and tea.",
+                          "Let us talk about something else.",
+                          "."};
+    assert_order("Name three fruits.", list, 7);
+    const char *more[] = {"Apple, pear and plum.", "Apple, pear, plum, peach, grape and melon."};
+    assert_order("Name three fruits.", more, 2); /* listing too many costs */
+    const char *hello[] = {"Hello, Maria! It is nice to meet you.",
+                           "Hello Maria.",
+                           "Hello Maria, you fool.",
+                           "Hello Tom.",
+                           "Say hello to Maria.",
+                           "Dancing is good exercise.",
+                           ""};
+    assert_order("Say hello to Maria.", hello, 7); /* parroting the request is no greeting */
+    const char *thank[] = {"Thank you for the book, Tom.", "Thanks for the map, Tom.",
+                           "Hello there.", ""};
+    assert_order("Thank Tom for the book.", thank, 4);
+    const char *opp[] = {"The opposite of hot is cold. Glad to help!",
+                         "Cold.",
+                         "Obviously cold.",
+                         "Happy to help. Warm.",
+                         "Mountains are tall.",
+                         ""};
+    assert_order("What is the opposite of hot?", opp, 6);
+    /* "happy" in "happy to help" is not an answer to the opposite of sad */
+    ck_assert_double_lt(world_gold_score("What is the opposite of sad?", "Happy to help. Near."),
+                        0.5);
+    ck_assert_double_gt(world_gold_score("What is the opposite of sad?", "Happy."), 0.85);
+    /* concise beats rambling, even when both are correct and polite */
+    const char *ramble[] = {"7 plus 5 is 12. I hope this helps.",
+                            "Let me think about this for a moment. Let me think about this for "
+                            "a moment. 7 plus 5 is 12. I have thought about this many times. 7 "
+                            "plus 5 is 12. I hope this helps."};
+    assert_order("What is 7 plus 5?", ramble, 2);
+    ck_assert_double_eq(world_gold_score("What is 7 plus 5?", ""), -1.0);
+    ck_assert_double_eq(world_gold_score("What is 7 plus 5?", NULL), -1.0);
+}
+END_TEST
+
+START_TEST(test_world_judgement_parts) {
+    world_judgement_t j;
+    double s = world_judge("Name two birds.", "Sure! Robin and owl.", &j);
+    ck_assert_int_eq(j.family, WORLD_LIST);
+    ck_assert_double_eq(j.correct, 1.0);
+    ck_assert(j.on_topic && j.polite && !j.echo);
+    ck_assert_int_eq(j.rude, 0);
+    ck_assert_int_eq(j.words, 4);
+    ck_assert_double_eq_tol(s, 1.0, 1e-12);
+    ck_assert_double_eq(s, j.score);
+    /* a prompt from outside the world is judged on style only */
+    s = world_judge("Tell me a story.", "Once upon a time, you fool.", &j);
+    ck_assert_int_eq(j.family, -1);
+    ck_assert_double_eq(j.correct, 0.0);
+    ck_assert_int_eq(j.rude, 1);
+    ck_assert_double_lt(s, world_gold_score("Tell me a story.", "Sure, once upon a time."));
+    /* long garbage stays in range and is cheap */
+    char big[18001]; /* "ab 12 " 3000 times: 6000 words */
+    for (size_t i = 0; i + 1 < sizeof big; i++) big[i] = "ab 12 "[i % 6];
+    big[sizeof big - 1] = '\0';
+    s = world_judge("What is 3 plus 4?", big, &j);
+    ck_assert(s >= -0.95 && s < 0);
+    ck_assert_int_eq(j.words, (int64_t)(sizeof big - 1) / 3);
+}
+END_TEST
+
+START_TEST(test_world_task_family_parses_variants) {
+    ck_assert_int_eq(world_task_family("What is 17 plus 25?"), WORLD_ARITH);
+    ck_assert_int_eq(world_task_family("  what   IS 17 plus 25 "), WORLD_ARITH);
+    ck_assert_int_eq(world_task_family("Multiply 3 by 4!"), WORLD_ARITH);
+    ck_assert_int_eq(world_task_family("Which is smaller, 3 or 4?"), WORLD_COMPARE);
+    ck_assert_int_eq(world_task_family("Which is smaller, 3 or 3?"), -1);
+    ck_assert_int_eq(world_task_family("Write lamp backwards."), WORLD_REVERSE);
+    ck_assert_int_eq(world_task_family("Name 3 colors."), WORLD_LIST);
+    ck_assert_int_eq(world_task_family("Name three planets."), -1);
+    ck_assert_int_eq(world_task_family("Greet Maria."), WORLD_GREET);
+    ck_assert_int_eq(world_task_family("Write a thank-you note to Ben for the cake."), WORLD_GREET);
+    ck_assert_int_eq(world_task_family("What is the opposite of hot?"), WORLD_OPPOSITE);
+    ck_assert_int_eq(world_task_family("What is the opposite of table?"), -1);
+    ck_assert_int_eq(world_task_family("What is 17 plus 25? And more"), -1);
+    ck_assert_int_eq(world_task_family(""), -1);
+    ck_assert_int_eq(world_task_family(NULL), -1);
+    ck_assert_str_eq(world_task_name("Greet Maria."), "greet");
+    ck_assert_str_eq(world_task_name("Hello?"), "unknown");
+    /* the judge reads the prompt's own numbers, whatever their order in the pattern */
+    ck_assert_double_gt(world_gold_score("Subtract 5 from 12.", "It is 7."), 0.85);
+    ck_assert_double_gt(world_gold_score("What is 1000 times 1000?", "1000000"), 0.85);
+    ck_assert_double_gt(world_gold_score("What is 3 minus 10?", "It is -7."), 0.85);
+    /* every sampled prompt parses back to its family */
+    rng_t r;
+    rng_seed(&r, 9);
+    char p[WORLD_TEXT_MAX];
+    for (int i = 0; i < 3000; i++) {
+        int f = world_sample_prompt(&r, -1, p, sizeof p);
+        ck_assert_msg(world_task_family(p) == f, "%s", p);
+    }
+    err_t err = ERR_INIT;
+    char resp[WORLD_TEXT_MAX];
+    ck_assert_int_eq(world_demonstrate(&r, "Tell me a joke.", WORLD_GOOD, resp, sizeof resp, &err),
+                     -1);
+    ck_assert(strstr(err.msg, "Tell me a joke."));
+}
+END_TEST
+
+START_TEST(test_world_rank_noise_free_sorts_by_gold) {
+    const char *p = "What is 6 times 7?";
+    const char *resp[] = {"6 times 7 is 41.", "Sure! 6 times 7 is 42.", "",
+                          "It is 42.",        "6 times 7 is 41.",       "Ugh. It is 42."};
+    int order[6], rank[6];
+    world_rank(p, resp, 6, 0.0, NULL, order, rank);
+    const int want[6] = {1, 3, 5, 0, 4, 2}; /* the two identical wrong answers tie */
+    for (int i = 0; i < 6; i++) ck_assert_int_eq(order[i], want[i]);
+    const int want_rank[6] = {3, 0, 4, 1, 3, 2};
+    for (int i = 0; i < 6; i++) ck_assert_int_eq(rank[i], want_rank[i]);
+    for (int i = 0; i + 1 < 6; i++)
+        ck_assert(world_gold_score(p, resp[order[i]]) >= world_gold_score(p, resp[order[i + 1]]));
+    world_rank(p, resp, 1, 0.0, NULL, order, NULL);
+    ck_assert_int_eq(order[0], 0);
+}
+END_TEST
+
+START_TEST(test_world_rank_noisy_mostly_agrees) {
+    rng_t r, d;
+    rng_seed(&r, 21);
+    rng_seed(&d, 22);
+    char prompt[WORLD_TEXT_MAX], buf[4][WORLD_TEXT_MAX];
+    err_t err = ERR_INIT;
+    int agree = 0, pairs = 0, agree_hi = 0, pairs_hi = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        world_sample_prompt(&d, -1, prompt, sizeof prompt);
+        const char *resp[4];
+        double g[4];
+        for (int i = 0; i < 4; i++) {
+            ck_assert(
+                !world_demonstrate(&d, prompt, world_sample_kind(&d), buf[i], sizeof buf[i], &err));
+            resp[i] = buf[i];
+            g[i] = world_gold_score(prompt, resp[i]);
+        }
+        int order[4], rank[4], order_hi[4], rank_hi[4];
+        world_rank(prompt, resp, 4, 0.1, &r, order, rank);
+        world_rank(prompt, resp, 4, 1.0, &r, order_hi, rank_hi);
+        for (int i = 0; i < 4; i++)
+            for (int j = i + 1; j < 4; j++) {
+                if (g[i] == g[j]) continue;
+                pairs++;
+                pairs_hi++;
+                agree += (g[i] > g[j]) == (rank[i] < rank[j]);
+                agree_hi += (g[i] > g[j]) == (rank_hi[i] < rank_hi[j]);
+            }
+    }
+    double a = (double)agree / pairs, a_hi = (double)agree_hi / pairs_hi;
+    ck_assert_msg(a > 0.85, "noise 0.1 agrees on %.3f of pairs", a);
+    ck_assert_msg(a_hi < a && a_hi > 0.55, "noise 1.0 agrees on %.3f of pairs", a_hi);
+    /* identical texts always tie, whatever the noise */
+    const char *same[] = {"It is 42.", "It is 42.", "It is 41."};
+    int order[3], rank[3];
+    for (int t = 0; t < 50; t++) {
+        world_rank("What is 6 times 7?", same, 3, 0.5, &r, order, rank);
+        ck_assert_int_eq(rank[0], rank[1]);
+    }
+}
+END_TEST
+
+Suite *test_world_suite(void);
+Suite *test_world_suite(void) {
+    Suite *s = suite_create("world");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_world_same_seed_same_bytes);
+    tcase_add_test(tc, test_world_files_parse_and_splits_are_disjoint);
+    tcase_add_test(tc, test_world_small_sizes_within_bounds);
+    tcase_add_test(tc, test_world_write_fails_cleanly);
+    tcase_add_test(tc, test_world_kind_rates);
+    tcase_add_test(tc, test_world_judge_prefers_good_demos);
+    tcase_add_test(tc, test_world_judge_hand_cases);
+    tcase_add_test(tc, test_world_judgement_parts);
+    tcase_add_test(tc, test_world_task_family_parses_variants);
+    tcase_add_test(tc, test_world_rank_noise_free_sorts_by_gold);
+    tcase_add_test(tc, test_world_rank_noisy_mostly_agrees);
+    suite_add_tcase(s, tc);
+    return s;
+}
