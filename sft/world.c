@@ -1,39 +1,45 @@
 /* sft/world.c: `sft world` — writes the embedded default world (pipelines/world.h) into a
- * directory: corpus, demonstrations and prompts, each as train and val files. */
+ * directory: corpus, demonstrations and prompts, each as train and val files, plus run.json. */
 #include "world.h"
+#include "cli.h"
 #include "sft.h"
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *out) {
-    fprintf(out, "usage: sft world --out DIR [--seed N] [--size tiny|small|medium]\n"
-                 "\n"
-                 "Writes the embedded default world into DIR (created if missing):\n"
-                 "  corpus.train.txt, corpus.val.txt       plain text for pretraining and PPO-ptx\n"
-                 "  demos.train.jsonl, demos.val.jsonl     {\"prompt\",\"response\"} by a noisy "
-                 "demonstrator\n"
-                 "  prompts.train.jsonl, prompts.val.jsonl {\"prompt\"}\n"
-                 "The same seed and size give the same bytes; files are replaced atomically.\n"
-                 "\n"
-                 "options:\n"
-                 "  --out DIR     output directory (required)\n"
-                 "  --seed N      random seed, an unsigned integer (default 1)\n"
-                 "  --size S      tiny (for tests), small (default, ~1.6 MB), medium (~4 MB)\n"
-                 "  -h, --help    show this help\n");
-}
+#define PROG "sft world"
 
-static int parse_seed(const char *s, uint64_t *seed) {
-    char *end;
-    errno = 0;
-    if (!*s || *s == '-') return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end) return -1;
-    *seed = (uint64_t)v;
-    return 0;
+static const char *const help_text =
+    "usage: sft world --out DIR [--size tiny|small|medium] [--seed N]\n"
+    "\n"
+    "Writes the embedded default world into DIR (created if missing):\n"
+    "  corpus.train.txt, corpus.val.txt         plain text, one paragraph per line\n"
+    "  demos.train.jsonl, demos.val.jsonl       {\"prompt\",\"response\"} by a noisy "
+    "demonstrator\n"
+    "  prompts.train.jsonl, prompts.val.jsonl   {\"prompt\"}\n"
+    "  run.json                                 settings and what was written\n"
+    "The same seed and size give the same bytes. The six files are written to temporary\n"
+    "names and renamed into place together, so DIR never holds a half-written world.\n"
+    "\n"
+    "options:\n"
+    "  --out DIR      output directory (required)\n"
+    "  --size S       tiny (tests, ~70 KB), small (default, ~1.8 MB), medium (~4.3 MB)\n";
+
+/* Per-file and demonstrator figures: printed, logged and kept in run.json. */
+static json_t *stats_json(const world_stats_t *st) {
+    json_t *files = json_object(), *kinds = json_object(), *fams = json_object();
+    for (int i = 0; i < WORLD_NFILES; i++)
+        json_object_set_new(files, st->files[i].name,
+                            json_pack("{s:I,s:I}", "bytes", (json_int_t)st->files[i].bytes, "lines",
+                                      (json_int_t)st->files[i].lines));
+    for (int k = 0; k < WORLD_NKINDS; k++)
+        json_object_set_new(kinds, world_kind_name((world_kind_t)k),
+                            json_integer((json_int_t)st->demo_kinds[k]));
+    for (int f = 0; f < WORLD_NFAMILIES; f++)
+        json_object_set_new(fams, world_family_name(f),
+                            json_integer((json_int_t)st->demo_families[f]));
+    return json_pack("{s:o,s:o,s:o}", "files", files, "demo_kinds", kinds, "demo_families", fams);
 }
 
 static void print_summary(const char *dir, uint64_t seed, world_size_t size,
@@ -56,59 +62,49 @@ static void print_summary(const char *dir, uint64_t seed, world_size_t size,
 
 int sft_cmd_world(int argc, char **argv) {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
-                                         {"seed", required_argument, NULL, 's'},
                                          {"size", required_argument, NULL, 'z'},
-                                         {"help", no_argument, NULL, 'h'},
+                                         CLI_COMMON_LONGOPTS,
                                          {NULL, 0, NULL, 0}};
+    cli_opts_t common = CLI_OPTS_INIT;
     const char *out = NULL;
-    uint64_t seed = 1;
     world_size_t size = WORLD_SMALL;
     int c;
-    opterr = 0;
+    optind = 0;
+    opterr = 0; /* cli_opts_handle reports bad options in the sft: error: form */
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            out = optarg;
-            break;
-        case 's':
-            if (parse_seed(optarg, &seed)) {
-                fprintf(stderr, "sft: error: --seed: '%s' is not an unsigned integer\n", optarg);
-                return 2;
-            }
-            break;
-        case 'z':
-            if (world_size_parse(optarg, &size)) {
-                fprintf(stderr, "sft: error: --size: '%s' is not tiny, small or medium\n", optarg);
-                return 2;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case ':':
-            fprintf(stderr, "sft: error: %s needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "sft: error: world: unknown option '%s'\n", argv[optind - 1]);
-            usage(stderr);
-            return 2;
-        }
+        if (cli_opts_handle(&common, PROG, c, optarg, argv)) continue;
+        if (c == 'o') out = optarg;
+        if (c == 'z' && world_size_parse(optarg, &size))
+            cli_usage_error(PROG, "--size: expected tiny, small or medium, got '%s'", optarg);
     }
-    if (optind < argc) {
-        fprintf(stderr, "sft: error: world: unexpected argument '%s'\n", argv[optind]);
-        return 2;
+    if (common.help) {
+        fputs(help_text, stdout);
+        fputs(CLI_COMMON_HELP, stdout);
+        return 0;
     }
-    if (!out) {
-        fprintf(stderr, "sft: error: world: --out DIR is required\n");
-        usage(stderr);
-        return 2;
-    }
+    cli_no_positional(PROG, argc, argv);
+    cli_require(PROG, "--out", out);
+    cli_threads_apply(common.threads);
+
     err_t err = ERR_INIT;
     world_stats_t st;
-    if (world_write(out, seed, size, &st, &err)) {
-        fprintf(stderr, "sft: error: %s\n", err.msg);
-        return 1;
+    cli_run_t run = {0};
+    cli_log_t *log = cli_log_open(common.log_path, false, &err);
+    if (err_isset(&err) || cli_run_init(&run, PROG, argc, argv, &common, &err) ||
+        cli_json_merge(run.settings, &err, "{s:s,s:s}", "out", out, "size",
+                       world_size_name(size)) ||
+        world_write(out, common.seed, size, &st, &err)) {
+        cli_run_release(&run);
+        cli_log_close(&log);
+        cli_die("sft", "%s", err.msg);
     }
-    print_summary(out, seed, size, &st);
+    json_t *figures = stats_json(&st);
+    json_object_update(run.results, figures);
+    int rc = cli_log_json(log, "world", figures, &err) || cli_run_write(&run, out, "done", &err);
+    json_decref(figures);
+    cli_run_release(&run);
+    cli_log_close(&log);
+    if (rc) cli_die("sft", "%s", err.msg);
+    print_summary(out, common.seed, size, &st);
     return 0;
 }

@@ -1,3 +1,4 @@
+#include "data.h"
 #include "world.h"
 #include <check.h>
 #include <jansson.h>
@@ -127,6 +128,19 @@ START_TEST(test_world_files_parse_and_splits_are_disjoint) {
     json_object_foreach(val, p, v) ck_assert_msg(!strstr(ct, p), "corpus has prompt %s", p);
     for (char *line = strtok(cv, "\n"); line; line = strtok(NULL, "\n"))
         ck_assert_msg(!strstr(ct, line), "val paragraph in train: %s", line);
+    /* the loaders every command uses accept the files as they are */
+    const char *jsonl[4] = {"demos.train.jsonl", "demos.val.jsonl", "prompts.train.jsonl",
+                            "prompts.val.jsonl"};
+    for (int i = 0; i < 4; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/%s", dir, jsonl[i]);
+        data_examples_t ex = {0};
+        err_t err = ERR_INIT;
+        int rc = i < 2 ? data_demos_load(&ex, path, &err) : data_prompts_load(&ex, path, &err);
+        ck_assert_msg(rc == 0, "%s", err.msg);
+        ck_assert_int_eq(ex.n, st.files[2 + i].lines);
+        data_examples_release(&ex);
+    }
     /* stats agree with the files */
     for (int i = 0; i < WORLD_NFILES; i++) {
         size_t len;

@@ -24,16 +24,19 @@ grep -q '^usage: sft world --out DIR' "$tmp/out" || fail "--help prints no usage
 run 0 "$sft" --help
 grep -q '^  world ' "$tmp/out" || fail "sft --help does not list world"
 run 2 "$sft" world
-grep -q '^sft: error: world: --out DIR is required' "$tmp/err" || fail "missing --out message"
+grep -q '^sft: error: --out is required' "$tmp/err" || fail "missing --out message"
+grep -q "^Try 'sft world --help'" "$tmp/err" || fail "usage errors point at --help"
 run 2 "$sft" world --out "$tmp/x" --size huge
-grep -q "^sft: error: --size: 'huge'" "$tmp/err" || fail "bad --size message"
+grep -q "^sft: error: --size: expected tiny, small or medium, got 'huge'" "$tmp/err" ||
+    fail "bad --size message"
 run 2 "$sft" world --out "$tmp/x" --seed -3
-grep -q "^sft: error: --seed: '-3'" "$tmp/err" || fail "bad --seed message"
+grep -q "^sft: error: --seed" "$tmp/err" || fail "bad --seed message"
 run 2 "$sft" world --out "$tmp/x" --seed 12abc
 run 2 "$sft" world --out "$tmp/x" --bogus
-grep -q "^sft: error: world: unknown option '--bogus'" "$tmp/err" || fail "unknown option message"
+grep -q "^sft: error: '--bogus' is not an option" "$tmp/err" || fail "unknown option message"
+run 2 "$sft" world --out "$tmp/x" extra
 run 2 "$sft" world --out
-grep -q '^sft: error: --out needs a value' "$tmp/err" || fail "missing value message"
+grep -q "^sft: error: '--out' needs a value" "$tmp/err" || fail "missing value message"
 [ ! -e "$tmp/x" ] || fail "a usage error created the output directory"
 
 # an output path under a plain file cannot be created: exit 1, the path named
@@ -42,7 +45,11 @@ run 1 "$sft" world --out "$tmp/plain/sub" --size tiny
 grep -q "^sft: error: $tmp/plain" "$tmp/err" || fail "write error message: $(cat "$tmp/err")"
 
 # a tiny world: six files, exact line counts, a summary naming each file
-run 0 "$sft" world --out "$tmp/a/nested" --seed 4 --size tiny
+run 0 "$sft" world --out "$tmp/a/nested" --seed 4 --size tiny --log "$tmp/world.log"
+grep -q '"seed": 4' "$tmp/a/nested/run.json" || fail "run.json lacks the seed"
+grep -q '"status": "done"' "$tmp/a/nested/run.json" || fail "run.json lacks the status"
+grep -q '^{"event":"world",.*"demos.train.jsonl":{"bytes":[0-9]*,"lines":400}' "$tmp/world.log" ||
+    fail "--log has no world event"
 for f in $files; do
     [ -s "$tmp/a/nested/$f" ] || fail "$f missing or empty"
     grep -q "  $f " "$tmp/out" || fail "summary does not list $f"
