@@ -902,15 +902,13 @@ static const char *const offtopic_lines[] = {
     "Mountains are fun to climb in the spring.",
 };
 
+/* Rambling: "F F answer G answer". Fillers stay short so the longest demonstration fits a
+ * 128-token context with room to spare even under a 1k-id BPE vocabulary (RESPONSE_WORDS_MAX). */
 static const char *const fillers[] = {
-    "Let me think about this for a moment.",
-    "This is a very interesting question.",
-    "I have thought about this many times.",
-    "Let me say it again to be clear.",
-    "There are many ways to look at a question like this one.",
-    "I want to be very careful with my answer here.",
-    "That is what I think about it.",
-    "Let me explain it one more time.",
+    "Let me think about this for a moment.", "This is a very interesting question.",
+    "I have thought about this many times.", "Let me say it again to be clear.",
+    "I want to be careful with my answer.",  "That is what I think about it.",
+    "Let me explain it one more time.",      "Here is what I think.",
 };
 
 static const char *const rude_wraps[] = {
@@ -942,6 +940,12 @@ static const char *const opposite_answers[] = {"The opposite of {w} is {a}.",
                                                "{a} is the opposite of {w}.", "It is {a}.", "{a}."};
 
 #define PICK(rng, arr) ((arr)[pick((rng), COUNT(arr))])
+
+static int64_t count_words(const char *text) {
+    int64_t n = 0;
+    for (const char *s = text; *s; s++) n += is_alnum(*s) && (s == text || !is_alnum(s[-1]));
+    return n;
+}
 
 static void fill_sentence(sbuf_t *b, const char *tmpl, const vars_t *v) {
     size_t at = b->len;
@@ -1146,12 +1150,11 @@ static void demonstrate(rng_t *rng, const task_t *t, world_kind_t kind, sbuf_t *
         offtopic(rng, t, b);
         break;
     case WORLD_RAMBLING: {
-        const char *f1 = PICK(rng, fillers), *f2 = PICK(rng, fillers), *f3 = PICK(rng, fillers);
         answer(rng, t, true, &ab);
-        v.v['f'] = f1;
-        v.v['g'] = f2;
-        v.v['h'] = f3;
-        sb_fill(b, "{f} {f} {A} {g} {A} {h}", &v);
+        v.v['f'] = PICK(rng, fillers);
+        v.v['g'] = PICK(rng, fillers);
+        /* a long answer (a thank-you note) gets one filler less, to bound the length */
+        sb_fill(b, count_words(ans) > 6 ? "{f} {A} {f} {A}" : "{f} {f} {A} {g} {A}", &v);
         break;
     }
     case WORLD_RUDE:

@@ -39,8 +39,12 @@ typedef enum {
 typedef enum { WORLD_TINY, WORLD_SMALL, WORLD_MEDIUM, WORLD_NSIZES } world_size_t;
 
 #define WORLD_TEXT_MAX 512 /* bytes (with the NUL) of any prompt or response the world writes */
-#define WORLD_RANK_MAX 64  /* most responses world_rank ranks at once */
-#define WORLD_NFILES   6
+/* No prompt or demonstration the world writes has more words (runs of letters/digits) than
+ * this. With a BPE vocabulary of >= 1024 ids trained on corpus.train.txt, a demonstration in
+ * the rlhf-v1 template is at most ~110 tokens: a 128-token context holds every one. */
+#define WORLD_WORDS_MAX 40
+#define WORLD_RANK_MAX  64 /* most responses world_rank ranks at once */
+#define WORLD_NFILES    6
 
 /* Name of a family ("arith", "compare", "reverse", "list", "greet", "opposite"), or "unknown"
  * for any other value. Static string. */

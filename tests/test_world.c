@@ -1,6 +1,8 @@
 #include "data.h"
+#include "tok.h"
 #include "world.h"
 #include <check.h>
+#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +163,42 @@ START_TEST(test_world_files_parse_and_splits_are_disjoint) {
 }
 END_TEST
 
+static int64_t words_in(const char *text) {
+    int64_t n = 0;
+    for (const char *s = text; *s; s++)
+        n += isalnum((unsigned char)*s) && (s == text || !isalnum((unsigned char)s[-1]));
+    return n;
+}
+
+/* Every demonstration fits a 128-token context under a 1024-id BPE trained on the corpus
+ * (the smallest vocabulary the README suggests), with the template every program uses. */
+static void check_lengths(const char *dir) {
+    size_t len;
+    char *corpus = slurp(dir, "corpus.train.txt", &len), path[128], buf[2 * WORLD_TEXT_MAX];
+    err_t err = ERR_INIT;
+    tok_t *tok = tok_train(corpus, (int64_t)len, 1024, &err);
+    ck_assert_msg(tok, "%s", err.msg);
+    data_examples_t ex = {0};
+    snprintf(path, sizeof path, "%s/demos.train.jsonl", dir);
+    ck_assert_msg(!data_demos_load(&ex, path, &err), "%s", err.msg);
+    int64_t longest = 0;
+    for (int64_t i = 0; i < ex.n; i++) {
+        ck_assert_int_le(words_in(ex.ex[i].prompt), WORLD_WORDS_MAX);
+        ck_assert_int_le(words_in(ex.ex[i].response), WORLD_WORDS_MAX);
+        tok_ids_t ids = TOK_IDS_INIT;
+        size_t n = data_template_prompt(buf, sizeof buf, ex.ex[i].prompt);
+        ck_assert(!tok_encode(tok, buf, (int64_t)n, false, &ids, &err));
+        n = data_template_response(buf, sizeof buf, ex.ex[i].response);
+        ck_assert(!tok_encode(tok, buf, (int64_t)n, false, &ids, &err));
+        if (ids.len + 1 > longest) longest = ids.len + 1; /* + end-of-text */
+        tok_ids_release(&ids);
+    }
+    ck_assert_msg(longest <= 116, "longest demonstration: %lld tokens", (long long)longest);
+    data_examples_release(&ex);
+    tok_destroy(&tok);
+    free(corpus);
+}
+
 START_TEST(test_world_small_sizes_within_bounds) {
     char dir[64];
     make_tmpdir(dir, sizeof dir);
@@ -185,6 +223,7 @@ START_TEST(test_world_small_sizes_within_bounds) {
     ck_assert_int_eq(demos, 6600);
     double flawed = 1.0 - (double)st.demo_kinds[WORLD_GOOD] / (double)demos;
     ck_assert_msg(flawed > 0.25 && flawed < 0.35, "flawed share %.3f", flawed);
+    check_lengths(dir);
     rm_world(dir);
 }
 END_TEST
