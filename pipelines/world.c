@@ -675,13 +675,22 @@ static bool is_anagram(const char *a, const char *b) {
     return true;
 }
 
-/* On topic: the word, "backwards"/"reversed", or any rearrangement of its letters. */
+/* On topic: "backwards"/"reversed", or any rearrangement of the word's letters. Other
+ * rearrangements besides the reversal (and the word itself) are hedging: half a point each. */
 static double judge_reverse(const task_t *t, const words_t *ws, bool *on_topic) {
     char rev[WORD_MAX];
     reverse_word(rev, t->word, sizeof rev);
     *on_topic = has_word(ws, "backwards") || has_word(ws, "reversed");
-    for (int i = 0; i < ws->n && !*on_topic; i++) *on_topic = is_anagram(ws->w[i], t->word);
-    return has_word(ws, rev) ? 1.0 : 0.0;
+    int hedges = 0;
+    for (int i = 0; i < ws->n; i++) {
+        if (!is_anagram(ws->w[i], t->word)) continue;
+        *on_topic = true;
+        bool seen = false; /* count each distinct wrong candidate once */
+        for (int j = 0; j < i && !seen; j++) seen = !strcmp(ws->w[j], ws->w[i]);
+        hedges += !seen && strcmp(ws->w[i], rev) && strcmp(ws->w[i], t->word);
+    }
+    double c = has_word(ws, rev) ? 1.0 - 0.5 * hedges : 0.0;
+    return c < 0 ? 0 : c;
 }
 
 /* Distinct members of the category, up to n, minus one for each member of another category
@@ -733,15 +742,23 @@ static double judge_greet(const task_t *t, const words_t *ws, bool *on_topic) {
     return c < 0 ? 0 : c;
 }
 
+/* Any word of the antonym table is an attempt (on topic); naming other table words besides
+ * the prompt's word and its opposite is hedging: half a point each. Words inside polite phrases
+ * ("happy" in "happy to help") do not count. */
 static double judge_opposite(const task_t *t, const words_t *ws, bool *on_topic) {
     const char *ant = antonym_of(t->word);
     bool found = has_word_outside(ws, ant, polite_phrases, COUNT(polite_phrases));
-    *on_topic = found || has_word(ws, "opposite");
-    for (int i = 0; i < COUNT(antonyms) && !*on_topic; i++) /* any opposite is an attempt */
-        for (int side = 0; side < 2 && !*on_topic; side++)
-            *on_topic =
-                has_word_outside(ws, antonyms[i][side], polite_phrases, COUNT(polite_phrases));
-    return found ? 1.0 : 0.0;
+    int hedges = 0;
+    for (int i = 0; i < COUNT(antonyms); i++)
+        for (int side = 0; side < 2; side++) {
+            const char *w = antonyms[i][side];
+            if (strcmp(w, ant) && strcmp(w, t->word) &&
+                has_word_outside(ws, w, polite_phrases, COUNT(polite_phrases)))
+                hedges++;
+        }
+    *on_topic = found || hedges > 0 || has_word(ws, "opposite");
+    double c = found ? 1.0 - 0.5 * hedges : 0.0;
+    return c < 0 ? 0 : c;
 }
 
 /* Words a response may have before the length penalty starts: room for the answer sentence

@@ -77,8 +77,19 @@ typedef struct {
  *   else clip(0.9·correct + 0.1·polite − 0.3·(not on topic) − 0.2·echo − length_penalty
  *             − repeat_penalty − rude_penalty, −0.95, 1).
  * So a correct, concise, polite answer scores 1.0, a correct plain one 0.9, a wrong one about
- * 0, an off-topic one about −0.3. A prompt from outside the world (family −1) is judged on
- * style alone (correct = 0, on topic assumed). prompt and response are NUL-terminated. */
+ * 0, an off-topic one about −0.3. `correct` per family (words are case-folded runs of
+ * letters/digits; "hedging" = naming extra candidates):
+ *   arith     the last integer is the result, and no integer besides the operands and it
+ *   compare   the first of the two numbers the response names is the asked one
+ *   reverse   the reversed word appears; −0.5 per other rearrangement of its letters
+ *   list      (members of the category up to n − members of other categories − 0.5 per
+ *             member past n) / n, clipped to [0, 1]; plurals count ("apples")
+ *   greet     hello: a greeting word ½ + the name ½; thanks: "thank(s)" ⅓ + name ⅓ + the
+ *             thing ⅓; another of the world's names, or another thing, costs one part
+ *   opposite  the antonym appears (not inside a polite phrase); −0.5 per other table word
+ * A prompt from outside the world (family −1) is judged on style alone (correct = 0, on topic
+ * assumed). Length limit before the penalty: 12 words (list: 12 + n, greet: 16, unknown: 30).
+ * prompt and response are NUL-terminated; NULL counts as "". */
 double world_gold_score(const char *prompt, const char *response);
 
 /* Same score; also fills *out (may be NULL) with its parts. */

@@ -359,6 +359,11 @@ START_TEST(test_world_judge_hand_cases) {
     ck_assert_double_lt(world_gold_score("What is the opposite of sad?", "Happy to help. Near."),
                         0.5);
     ck_assert_double_gt(world_gold_score("What is the opposite of sad?", "Happy."), 0.85);
+    /* naming several candidates is hedging, not an answer */
+    const char *hedge_rev[] = {"It is pmal.", "It is pmal or plam.", "pmal, plam, mpal or lpma."};
+    assert_order("Reverse the word lamp.", hedge_rev, 3);
+    const char *hedge_opp[] = {"It is cold.", "Cold or dark.", "Cold, dark, small or sad."};
+    assert_order("What is the opposite of hot?", hedge_opp, 3);
     /* concise beats rambling, even when both are correct and polite */
     const char *ramble[] = {"7 plus 5 is 12. I hope this helps.",
                             "Let me think about this for a moment. Let me think about this for "
