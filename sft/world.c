@@ -24,7 +24,7 @@ static const char *const help_text =
     "\n"
     "options:\n"
     "  --out DIR      output directory (required)\n"
-    "  --size S       tiny (tests, ~70 KB), small (default, ~1.8 MB), medium (~4.3 MB)\n";
+    "  --size S       tiny (tests, ~110 KB), small (default, ~1.8 MB), medium (~4.5 MB)\n";
 
 /* Per-file and demonstrator figures: printed, logged and kept in run.json. */
 static json_t *stats_json(const world_stats_t *st) {
