@@ -122,8 +122,8 @@ int world_sample_prompt(rng_t *rng, int family, char *buf, size_t cap);
 int world_demonstrate(rng_t *rng, const char *prompt, world_kind_t kind, char *buf, size_t cap,
                       err_t *err);
 
-/* "tiny" (tests, ~110 KB), "small" (the default, ~1.8 MB), "medium" (~4.5 MB) → *size; -1 if unknown
- * (err not needed: the caller names the flag). */
+/* "tiny" (tests, ~110 KB), "small" (the default, ~1.8 MB), "medium" (~4.5 MB) → *size; -1 if
+ * unknown (err not needed: the caller names the flag). */
 int world_size_parse(const char *name, world_size_t *size);
 const char *world_size_name(world_size_t size);
 
