@@ -63,6 +63,7 @@ static void column_sums(float *dbias, const float *dout, int64_t N, int64_t OC) 
         double acc[COL_BLOCK] = {0};
         for (int64_t n = 0; n < N; n++) {
             const float *row = dout + n * OC + c0;
+#pragma omp simd
             for (int64_t i = 0; i < width; i++) acc[i] += (double)row[i];
         }
         for (int64_t i = 0; i < width; i++) dbias[c0 + i] += (float)acc[i];
@@ -127,9 +128,11 @@ void ops_layernorm_forward(float *y, float *mean, float *rstd, const float *x, c
         const float *xr = x + n * C;
         float *yr = y + n * C;
         double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
         for (int64_t c = 0; c < C; c++) sum += (double)xr[c];
         const float m = (float)(sum / (double)C);
         double var = 0.0;
+#pragma omp simd reduction(+ : var)
         for (int64_t c = 0; c < C; c++) {
             const float d = xr[c] - m;
             var += (double)(d * d);
@@ -154,6 +157,7 @@ void ops_layernorm_backward(float *dx, float *dw, float *db, const float *dy, co
             float *dxr = dx + n * C;
             const float m = mean[n], s = rstd[n];
             double sum_g = 0.0, sum_gn = 0.0;
+#pragma omp simd reduction(+ : sum_g, sum_gn)
             for (int64_t c = 0; c < C; c++) {
                 const float g = w[c] * dyr[c];
                 sum_g += (double)g;
@@ -176,6 +180,7 @@ void ops_layernorm_backward(float *dx, float *dw, float *db, const float *dy, co
         for (int64_t n = 0; n < N; n++) {
             const float *xr = x + n * C + c0, *dyr = dy + n * C + c0;
             const float m = mean[n], s = rstd[n];
+#pragma omp simd
             for (int64_t i = 0; i < width; i++) {
                 acc_w[i] += (double)(dyr[i] * ((xr[i] - m) * s));
                 acc_b[i] += (double)dyr[i];
@@ -367,6 +372,7 @@ void ops_logsoftmax_forward(float *logp, float *lse, const float *logits, const 
         }
         const float *row = logits + n * V;
         float maxv = -INFINITY;
+#pragma omp simd reduction(max : maxv)
         for (int64_t v = 0; v < V; v++) {
             const float z = row[v] / temperature;
             maxv = z > maxv ? z : maxv;
