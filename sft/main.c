@@ -10,6 +10,8 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"sample", sft_cmd_sample, "K completions per prompt as JSON lines"},
+    {"eval", sft_cmd_eval, "loss on demonstrations or texts; gold-judge score of samples"},
     {"tokenize", sft_cmd_tokenize, "encode JSONL {\"text\"} to {\"ids\"} (or --decode back)"},
     {"world", sft_cmd_world, "write the embedded default world (corpus, demos, prompts)"},
 };

@@ -5,4 +5,6 @@
 
 int sft_cmd_tokenize(int argc, char **argv);
 int sft_cmd_world(int argc, char **argv);
+int sft_cmd_sample(int argc, char **argv);
+int sft_cmd_eval(int argc, char **argv);
 #endif /* RLHF_SFT_H */
