@@ -215,6 +215,8 @@ struct gpt_acts {
     void *mem;          /* the activation slab */
     float *grad_mem;    /* the activation-gradient slab; NULL unless training */
     bool training;      /* per-layer buffers are kept and grad_mem exists */
+    bool have_logprobs; /* LM head: gpt_lm_logprobs ran since the last forward (so targets,
+                           lse and temperature describe model->logits) */
     int32_t *tokens;    /* (B, T) the last forward's input (encoder backward) */
     int32_t *targets;   /* (B, T) the last gpt_lm_logprobs' targets */
     float *encoded;     /* (B, T, C) token + position embedding */
@@ -421,6 +423,8 @@ void gpt_forward(gpt_model_t *model, const int32_t *tokens, int64_t B, int64_t T
     const int64_t N = B * T;
     model->B = B;
     model->T = T;
+    a->have_logprobs = false;
+    for (int64_t n = 0; n < N; n++) assert(tokens[n] >= 0 && tokens[n] < V);
     memcpy(a->tokens, tokens, (size_t)N * sizeof(int32_t));
     ops_encoder_forward(a->encoded, a->tokens, p->wte, p->wpe, B, T, C);
     const float *residual = a->encoded;
@@ -456,8 +460,10 @@ double gpt_lm_logprobs(gpt_model_t *model, const int32_t *targets, float tempera
     gpt_acts_t *a = model->acts;
     assert(model->head == GPT_HEAD_LM && model->B > 0 && temperature > 0.0f);
     const int64_t N = model->B * model->T;
+    for (int64_t n = 0; n < N; n++) assert(targets[n] < model->cfg.vocab_size);
     memcpy(a->targets, targets, (size_t)N * sizeof(int32_t));
     model->temperature = temperature;
+    a->have_logprobs = true;
     ops_logsoftmax_forward(logp, a->lse, a->logits, a->targets, N, model->cfg.vocab_size,
                            temperature);
     double sum = 0.0;
@@ -509,6 +515,8 @@ void gpt_backward(gpt_model_t *model, const float *dout) {
     /* the head: d ln_f output */
     zero_floats(a->dln, N * C);
     if (model->head == GPT_HEAD_LM) {
+        assert(a->have_logprobs); /* and once per forward: the logits become dlogits */
+        a->have_logprobs = false;
         /* dlogits = dlogp·(onehot - softmax)/temperature, written over the logits */
         ops_logsoftmax_backward(a->logits, dout, a->logits, a->lse, a->targets, N, V,
                                 model->temperature);
