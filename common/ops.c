@@ -15,6 +15,7 @@
 #include "ops.h"
 #include <cblas.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -269,27 +270,29 @@ void ops_encoder_backward(float *dwte, float *dwpe, const float *dout, const int
     }
 }
 
-/* ---- attention ---------------------------------------------------------------------------- */
+/* ---- attention ----------------------------------------------------------------------------
+ * Per (b, head) the work is three or four small products (T×T×HS: 2 MFLOP at T 128, HS 64)
+ * and a softmax over T rows. Handing each small sgemm to OpenBLAS's threads costs more in
+ * fork/join than it computes (measured at 124M shapes, 2 threads: ~10x slower than 1 thread).
+ * So when OpenBLAS is its OpenMP build (openblas_get_parallel() == 2), which runs a call made
+ * inside an OpenMP region on the calling thread alone, the (b, head) pairs are spread over our
+ * threads and each does its products single-threaded: one thread pool, no oversubscription —
+ * the reason for the rule "no cblas inside a parallel region" does not arise. With any other
+ * OpenBLAS the pairs run one after another and each sgemm is threaded by OpenBLAS as usual. */
 
-void ops_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T,
-                           int64_t C, int64_t NH) {
-    const int64_t HS = C / NH, C3 = 3 * C;
-    const float scale = 1.0f / sqrtf((float)HS);
-    /* Pass 1: scores. att[b,h,t,t2] = scale·q[b,t,h]·k[b,t2,h]: (T×HS)·(HS×T), k transposed.
-     * The upper triangle is computed and then discarded: at GPT-2 sizes attention is a few
-     * percent of the FLOPs, and one full sgemm beats T small triangular ones. */
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t h = 0; h < NH; h++) {
-            const float *q = qkv + b * T * C3 + h * HS, *k = q + C;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)HS, scale,
-                        q, (int)C3, k, (int)C3, 0.0f, att + (b * NH + h) * T * T, (int)T);
-        }
-    }
-    /* Pass 2: causal softmax of each row over t2 ≤ t; zeros above the diagonal. */
-#pragma omp parallel for schedule(static)
-    for (int64_t row = 0; row < B * NH * T; row++) {
-        const int64_t t = row % T;
-        float *a = att + row * T;
+/* True when cblas calls may be made from inside our OpenMP regions (see above). */
+static bool blas_nests_in_openmp(void) {
+#ifdef _OPENMP
+    return openblas_get_parallel() == 2;
+#else
+    return false;
+#endif
+}
+
+/* Causal softmax in place over the T rows of one head's scores: row t over t2 ≤ t, from the
+ * row max; zeros above the diagonal. */
+static void causal_softmax(float *a, int64_t T) {
+    for (int64_t t = 0; t < T; t++, a += T) {
         float maxv = -INFINITY;
         for (int64_t t2 = 0; t2 <= t; t2++) maxv = a[t2] > maxv ? a[t2] : maxv;
         float sum = 0.0f;
@@ -302,15 +305,26 @@ void ops_attention_forward(float *out, float *att, const float *qkv, int64_t B, 
         for (int64_t t2 = 0; t2 <= t; t2++) a[t2] *= inv;
         for (int64_t t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
     }
-    /* Pass 3: out[b,t,h] = Σ_t2 att[b,h,t,t2]·v[b,t2,h]: (T×T)·(T×HS), written in place into
-     * head h's columns of out. */
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t h = 0; h < NH; h++) {
-            const float *v = qkv + b * T * C3 + 2 * C + h * HS;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)HS, (int)T, 1.0f,
-                        att + (b * NH + h) * T * T, (int)T, v, (int)C3, 0.0f,
-                        out + b * T * C + h * HS, (int)C);
-        }
+}
+
+void ops_attention_forward(float *out, float *att, const float *qkv, int64_t B, int64_t T,
+                           int64_t C, int64_t NH) {
+    const int64_t HS = C / NH, C3 = 3 * C;
+    const float scale = 1.0f / sqrtf((float)HS);
+#pragma omp parallel for schedule(static) if (blas_nests_in_openmp())
+    for (int64_t bh = 0; bh < B * NH; bh++) {
+        const int64_t b = bh / NH, h = bh % NH;
+        const float *q = qkv + b * T * C3 + h * HS, *k = q + C, *v = q + 2 * C;
+        float *a = att + bh * T * T;
+        /* scores a[t,t2] = scale·q[t]·k[t2]: (T×HS)·(HS×T), k transposed. The upper triangle
+         * is computed and then discarded: attention is a few percent of GPT-2's FLOPs, and one
+         * full sgemm beats T small triangular ones. */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)HS, scale, q,
+                    (int)C3, k, (int)C3, 0.0f, a, (int)T);
+        causal_softmax(a, T);
+        /* out[t] = Σ_t2 a[t,t2]·v[t2]: (T×T)·(T×HS), into head h's columns of out */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)HS, (int)T, 1.0f, a,
+                    (int)T, v, (int)C3, 0.0f, out + b * T * C + h * HS, (int)C);
     }
 }
 
@@ -318,44 +332,37 @@ void ops_attention_backward(float *dqkv, float *datt, const float *dout, const f
                             const float *att, int64_t B, int64_t T, int64_t C, int64_t NH) {
     const int64_t HS = C / NH, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)HS);
-    /* in the forward pass: out = att·v. So datt = dout·vᵀ: (T×HS)·(HS×T), and
-     * dv += attᵀ·dout: (T×T)ᵀ·(T×HS). */
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t h = 0; h < NH; h++) {
-            const int64_t off = b * T * C3 + h * HS;
-            const float *v = qkv + off + 2 * C, *dout_h = dout + b * T * C + h * HS;
-            const float *a = att + (b * NH + h) * T * T;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)HS, 1.0f,
-                        dout_h, (int)C, v, (int)C3, 0.0f, datt + (b * NH + h) * T * T, (int)T);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, (int)HS, (int)T, 1.0f, a,
-                        (int)T, dout_h, (int)C, 1.0f, dqkv + off + 2 * C, (int)C3);
-        }
-    }
-    /* in the forward pass: att = softmax(scale·q·kᵀ) over t2 ≤ t. So
-     * dscore[t2] = scale·att[t2]·(datt[t2] - Σ_t3 att[t3]·datt[t3]), 0 above the diagonal
-     * (written over datt). */
-#pragma omp parallel for schedule(static)
-    for (int64_t row = 0; row < B * NH * T; row++) {
-        const int64_t t = row % T;
-        const float *a = att + row * T;
-        float *d = datt + row * T;
-        float dot = 0.0f;
+    /* Each (b, head) writes only its own columns of dqkv's rows of b: no two iterations
+     * touch the same memory. */
+#pragma omp parallel for schedule(static) if (blas_nests_in_openmp())
+    for (int64_t bh = 0; bh < B * NH; bh++) {
+        const int64_t b = bh / NH, h = bh % NH, off = b * T * C3 + h * HS;
+        const float *q = qkv + off, *k = q + C, *v = q + 2 * C;
+        const float *dout_h = dout + b * T * C + h * HS, *a = att + bh * T * T;
+        float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C, *d = datt + bh * T * T;
+        /* in the forward pass: out = a·v. So da = dout·vᵀ: (T×HS)·(HS×T), and
+         * dv += aᵀ·dout: (T×T)ᵀ·(T×HS). */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)HS, 1.0f,
+                    dout_h, (int)C, v, (int)C3, 0.0f, d, (int)T);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, (int)HS, (int)T, 1.0f, a,
+                    (int)T, dout_h, (int)C, 1.0f, dv, (int)C3);
+        /* in the forward pass: a = softmax(scale·q·kᵀ) over t2 ≤ t. So the score gradient is
+         * scale·a[t2]·(da[t2] - Σ_t3 a[t3]·da[t3]), 0 above the diagonal (written over da). */
+        for (int64_t t = 0; t < T; t++) {
+            const float *ar = a + t * T;
+            float *dr = d + t * T;
+            float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
-        for (int64_t t2 = 0; t2 <= t; t2++) dot += a[t2] * d[t2];
-        for (int64_t t2 = 0; t2 <= t; t2++) d[t2] = scale * a[t2] * (d[t2] - dot);
-        for (int64_t t2 = t + 1; t2 < T; t2++) d[t2] = 0.0f;
-    }
-    /* in the forward pass: score = q·kᵀ. So dq += dscore·k: (T×T)·(T×HS), and
-     * dk += dscoreᵀ·q: (T×T)ᵀ·(T×HS). */
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t h = 0; h < NH; h++) {
-            const int64_t off = b * T * C3 + h * HS;
-            const float *q = qkv + off, *k = q + C, *ds = datt + (b * NH + h) * T * T;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)HS, (int)T, 1.0f,
-                        ds, (int)T, k, (int)C3, 1.0f, dqkv + off, (int)C3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, (int)HS, (int)T, 1.0f, ds,
-                        (int)T, q, (int)C3, 1.0f, dqkv + off + C, (int)C3);
+            for (int64_t t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
+            for (int64_t t2 = 0; t2 <= t; t2++) dr[t2] = scale * ar[t2] * (dr[t2] - dot);
+            for (int64_t t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
         }
+        /* in the forward pass: score = q·kᵀ. So dq += dscore·k: (T×T)·(T×HS), and
+         * dk += dscoreᵀ·q: (T×T)ᵀ·(T×HS). */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)HS, (int)T, 1.0f, d,
+                    (int)T, k, (int)C3, 1.0f, dq, (int)C3);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, (int)HS, (int)T, 1.0f, d,
+                    (int)T, q, (int)C3, 1.0f, dk, (int)C3);
     }
 }
 
