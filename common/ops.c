@@ -368,6 +368,40 @@ void ops_attention_backward(float *dqkv, float *datt, const float *dout, const f
 
 /* ---- log-softmax (LM head) ---------------------------------------------------------------- */
 
+/* Chunk of a V-wide row (8 KB): its max pass and its exp pass see the same L1-resident data,
+ * so a 50257-wide row streams from memory once. */
+enum { SOFTMAX_CHUNK = 2048 };
+
+/* Σ_v exp(row[v]/temperature - *maxv) in double, *maxv = max_v row[v]/temperature, in one pass
+ * over memory: each chunk's sum is taken from its own max and rescaled onto the running one.
+ * always_inline so that the call with the constant 1.0f drops the division. */
+static inline __attribute__((always_inline)) double row_sumexp(const float *row, int64_t V,
+                                                               float temperature, float *maxv) {
+    float m = -INFINITY;
+    double sum = 0.0;
+    for (int64_t c0 = 0; c0 < V; c0 += SOFTMAX_CHUNK) {
+        const float *x = row + c0;
+        const int64_t len = min64(SOFTMAX_CHUNK, V - c0);
+        float cmax = -INFINITY;
+#pragma omp simd reduction(max : cmax)
+        for (int64_t i = 0; i < len; i++) {
+            const float z = x[i] / temperature;
+            cmax = z > cmax ? z : cmax;
+        }
+        double csum = 0.0;
+#pragma omp simd reduction(+ : csum)
+        for (int64_t i = 0; i < len; i++) csum += (double)exp_fast(x[i] / temperature - cmax);
+        if (cmax > m) {
+            sum = sum * exp((double)m - (double)cmax) + csum; /* exp(-inf) = 0 at the start */
+            m = cmax;
+        } else {
+            sum += csum * exp((double)cmax - (double)m);
+        }
+    }
+    *maxv = m;
+    return sum;
+}
+
 void ops_logsoftmax_forward(float *logp, float *lse, const float *logits, const int32_t *targets,
                             int64_t N, int64_t V, float temperature) {
 #pragma omp parallel for schedule(static)
@@ -378,18 +412,20 @@ void ops_logsoftmax_forward(float *logp, float *lse, const float *logits, const 
             continue;
         }
         const float *row = logits + n * V;
-        float maxv = -INFINITY;
-#pragma omp simd reduction(max : maxv)
-        for (int64_t v = 0; v < V; v++) {
-            const float z = row[v] / temperature;
-            maxv = z > maxv ? z : maxv;
-        }
-        double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t v = 0; v < V; v++) sum += (double)exp_fast(row[v] / temperature - maxv);
+        float maxv;
+        const double sum = temperature == 1.0f ? row_sumexp(row, V, 1.0f, &maxv)
+                                               : row_sumexp(row, V, temperature, &maxv);
         lse[n] = maxv + (float)log(sum);
         logp[n] = (float)((double)(row[targets[n]] / temperature) - (double)maxv - log(sum));
     }
+}
+
+/* drow[v] = -g·exp(row[v]/temperature - m), inlined per temperature like row_sumexp */
+static inline __attribute__((always_inline)) void row_neg_softmax(float *drow, const float *row,
+                                                                  int64_t V, float temperature,
+                                                                  float g, float m) {
+#pragma omp simd
+    for (int64_t v = 0; v < V; v++) drow[v] = -g * exp_fast(row[v] / temperature - m);
 }
 
 void ops_logsoftmax_backward(float *dlogits, const float *dlogp, const float *logits,
@@ -406,8 +442,8 @@ void ops_logsoftmax_backward(float *dlogits, const float *dlogp, const float *lo
             continue;
         }
         const float g = dlogp[n] / temperature, m = lse[n];
-#pragma omp simd
-        for (int64_t v = 0; v < V; v++) drow[v] = -g * exp_fast(row[v] / temperature - m);
+        if (temperature == 1.0f) row_neg_softmax(drow, row, V, 1.0f, g, m);
+        else row_neg_softmax(drow, row, V, temperature, g, m);
         drow[targets[n]] += g;
     }
 }

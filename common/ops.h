@@ -2,7 +2,9 @@
  * Contract: no op allocates, prints or fails (gpt_alloc checked the shapes); forward
  * overwrites its outputs; backward ADDS into every d* buffer, so the caller zeroes grads once
  * per step. Row-major: N rows (B*T flattened) of C channels. Matrix products go through
- * cblas_sgemm; the remaining loops use OpenMP (never cblas inside a parallel region).
+ * cblas_sgemm; the remaining loops use OpenMP. No cblas call inside a parallel region, with one
+ * exception: attention's small per-head products, and only when OpenBLAS is its OpenMP build,
+ * which runs such calls single-threaded (see ops.c).
  * Vocabulary: B batch, T time, C channels, V vocabulary, NH heads, HS head size, N = B*T, OC
  * output channels. Conv1D weights are stored (in, out) = (C, OC), as GPT-2 files hold them. */
 #ifndef RLHF_OPS_H
