@@ -10,6 +10,8 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"pretrain", sft_cmd_pretrain, "train a GPT-2 language model (and its BPE vocabulary) on text"},
+    {"train", sft_cmd_train, "fine-tune a model on demonstrations (loss on responses only)"},
     {"sample", sft_cmd_sample, "K completions per prompt as JSON lines"},
     {"eval", sft_cmd_eval, "loss on demonstrations or texts; gold-judge score of samples"},
     {"tokenize", sft_cmd_tokenize, "encode JSONL {\"text\"} to {\"ids\"} (or --decode back)"},

@@ -3,6 +3,8 @@
 #ifndef RLHF_SFT_H
 #define RLHF_SFT_H
 
+int sft_cmd_pretrain(int argc, char **argv);
+int sft_cmd_train(int argc, char **argv);
 int sft_cmd_tokenize(int argc, char **argv);
 int sft_cmd_world(int argc, char **argv);
 int sft_cmd_sample(int argc, char **argv);

@@ -1,0 +1,374 @@
+/* sft/train.c: `sft train` — supervised fine-tuning (InstructGPT's SFT stage): next-token
+ * cross-entropy on the response tokens of demonstrations only, the prompt masked (DESIGN §4),
+ * starting from a base model. Demonstrations go through the one template (data.h) and are
+ * tokenized and checked whole before anything is written: a bad line is
+ * "sft: error: FILE:LINE: ..." and exit 1 with OUT untouched. Batches are right-padded and cut
+ * to their longest example; the example order is a fresh permutation per epoch (data_order),
+ * so the data position is two integers and --resume continues exactly. */
+#include "cli.h"
+#include "data.h"
+#include "sft.h"
+#include "tok.h"
+#include "trainer.h"
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROG "sft train"
+
+#define HELP                                                                                       \
+    "usage: sft train --base DIR --demos FILE --out DIR [options]\n"                               \
+    "\n"                                                                                           \
+    "Fine-tunes the model in --base on demonstrations, JSONL {\"prompt\": ..., \"response\": "     \
+    "...}\n"                                                                                       \
+    "per line: the model reads \"Human: PROMPT\\n\\nAssistant: RESPONSE<|endoftext|>\" and is\n"   \
+    "trained on the response tokens and the end-of-text only (the prompt is masked). Every\n"      \
+    "line of --demos and --val-demos is checked before training starts. OUT gets the last\n"       \
+    "checkpoint (with train_state.bin for --resume and run.json) and OUT/best the model with\n"    \
+    "the lowest held-out loss.\n"                                                                  \
+    "\n"                                                                                           \
+    "data and model:\n"                                                                            \
+    "  --base DIR        model to start from (config.json, model.safetensors, vocab.json,\n"       \
+    "                    merges.txt): `sft pretrain`'s OUT, or a GPT-2 snapshot\n"                 \
+    "  --demos FILE      training demonstrations (JSONL)\n"                                        \
+    "  --val-demos FILE  held-out demonstrations: loss before training and every\n"                \
+    "                    --eval-every steps, best/ checkpoint\n"                                   \
+    "  --out DIR         output directory (created with its parents)\n"                            \
+    "  --seq T           longest example in tokens (default: the model's context); a longer\n"     \
+    "                    one is an error\n"                                                        \
+    "training:\n"                                                                                  \
+    "  --epochs N        passes over --demos (default 2), or\n"                                    \
+    "  --steps N         updates\n"                                                                \
+    "  --batch B         demonstrations per update (default 16)\n"                                 \
+    "  --lr X            peak learning rate (default 3e-4)\n"                                      \
+    "  --lr-min X        floor of the cosine decay (default lr/10)\n"                              \
+    "  --warmup N        linear warmup updates (default: 5% of the steps)\n"                       \
+    "  --weight-decay X  AdamW weight decay on matrices (default 0.1)\n"                           \
+    "  --grad-clip X     clip the global gradient norm to X (default 1; 0 = off)\n"                \
+    "  --eval-every N    validate and checkpoint every N steps (default 50)\n"                     \
+    "  --resume          continue OUT's checkpoint exactly (same options as the first run)\n"      \
+    "  --overwrite       replace a checkpoint already in OUT\n"                                    \
+    "  --stop-at N       stop after step N and save, as Ctrl-C does (resume later)\n"              \
+    "\n"                                                                                           \
+    "Ctrl-C stops after the current step and saves (exit 0); a NaN or infinite loss stops\n"       \
+    "with the last good checkpoint intact (exit 1). Exit status: 0 ok, 1 failure, 2 usage.\n"      \
+    "\n"
+
+typedef struct {
+    const char *base, *demos, *val_demos, *out;
+    int64_t epochs, steps, batch, seq, warmup, eval_every, stop_at;
+    double lr, lr_min, weight_decay, grad_clip;
+    bool resume, overwrite;
+    cli_opts_t common;
+} opts_t;
+
+enum {
+    O_BASE = 0x100,
+    O_DEMOS,
+    O_VAL_DEMOS,
+    O_OUT,
+    O_EPOCHS,
+    O_STEPS,
+    O_BATCH,
+    O_SEQ,
+    O_LR,
+    O_LR_MIN,
+    O_WARMUP,
+    O_WD,
+    O_CLIP,
+    O_EVAL,
+    O_RESUME,
+    O_OVERWRITE,
+    O_STOP_AT
+};
+
+static void parse(opts_t *o, int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"base", required_argument, NULL, O_BASE},
+        {"demos", required_argument, NULL, O_DEMOS},
+        {"val-demos", required_argument, NULL, O_VAL_DEMOS},
+        {"out", required_argument, NULL, O_OUT},
+        {"epochs", required_argument, NULL, O_EPOCHS},
+        {"steps", required_argument, NULL, O_STEPS},
+        {"batch", required_argument, NULL, O_BATCH},
+        {"seq", required_argument, NULL, O_SEQ},
+        {"lr", required_argument, NULL, O_LR},
+        {"lr-min", required_argument, NULL, O_LR_MIN},
+        {"warmup", required_argument, NULL, O_WARMUP},
+        {"weight-decay", required_argument, NULL, O_WD},
+        {"grad-clip", required_argument, NULL, O_CLIP},
+        {"eval-every", required_argument, NULL, O_EVAL},
+        {"resume", no_argument, NULL, O_RESUME},
+        {"overwrite", no_argument, NULL, O_OVERWRITE},
+        {"stop-at", required_argument, NULL, O_STOP_AT},
+        CLI_COMMON_LONGOPTS,
+        {0},
+    };
+    *o = (opts_t){.batch = 16,
+                  .lr = 3e-4,
+                  .lr_min = -1,
+                  .warmup = -1,
+                  .weight_decay = 0.1,
+                  .grad_clip = 1.0,
+                  .eval_every = 50,
+                  .common = CLI_OPTS_INIT};
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (cli_opts_handle(&o->common, PROG, c, optarg, argv)) continue;
+        switch (c) {
+        case O_BASE:
+            o->base = optarg;
+            break;
+        case O_DEMOS:
+            o->demos = optarg;
+            break;
+        case O_VAL_DEMOS:
+            o->val_demos = optarg;
+            break;
+        case O_OUT:
+            o->out = optarg;
+            break;
+        case O_EPOCHS:
+            o->epochs = cli_arg_i64(PROG, "--epochs", optarg, 1, 1 << 20);
+            break;
+        case O_STEPS:
+            o->steps = cli_arg_i64(PROG, "--steps", optarg, 1, INT64_C(1) << 40);
+            break;
+        case O_BATCH:
+            o->batch = cli_arg_i64(PROG, "--batch", optarg, 1, 1 << 16);
+            break;
+        case O_SEQ:
+            o->seq = cli_arg_i64(PROG, "--seq", optarg, 2, 1 << 20);
+            break;
+        case O_LR:
+            o->lr = cli_arg_f64(PROG, "--lr", optarg, 0, 1e4);
+            break;
+        case O_LR_MIN:
+            o->lr_min = cli_arg_f64(PROG, "--lr-min", optarg, 0, 1e4);
+            break;
+        case O_WARMUP:
+            o->warmup = cli_arg_i64(PROG, "--warmup", optarg, 0, INT64_C(1) << 40);
+            break;
+        case O_WD:
+            o->weight_decay = cli_arg_f64(PROG, "--weight-decay", optarg, 0, 10);
+            break;
+        case O_CLIP:
+            o->grad_clip = cli_arg_f64(PROG, "--grad-clip", optarg, 0, 1e30);
+            break;
+        case O_EVAL:
+            o->eval_every = cli_arg_i64(PROG, "--eval-every", optarg, 0, INT64_C(1) << 40);
+            break;
+        case O_RESUME:
+            o->resume = true;
+            break;
+        case O_OVERWRITE:
+            o->overwrite = true;
+            break;
+        case O_STOP_AT:
+            o->stop_at = cli_arg_i64(PROG, "--stop-at", optarg, 1, INT64_C(1) << 40);
+            break;
+        default:
+            cli_usage_error(PROG, "unexpected option");
+        }
+    }
+    if (o->common.help) {
+        fputs(HELP CLI_COMMON_HELP, stdout);
+        exit(0);
+    }
+    cli_no_positional(PROG, argc, argv);
+    cli_require(PROG, "--base", o->base);
+    cli_require(PROG, "--demos", o->demos);
+    cli_require(PROG, "--out", o->out);
+    if (o->epochs && o->steps) cli_usage_error(PROG, "--epochs and --steps exclude each other");
+    if (o->resume && o->overwrite)
+        cli_usage_error(PROG, "--resume and --overwrite exclude each other");
+    if (!o->epochs && !o->steps) o->epochs = 2;
+    if (o->lr_min < 0) o->lr_min = o->lr / 10;
+}
+
+/* ---- data ------------------------------------------------------------------------------- */
+
+typedef struct {
+    data_sft_t train, val;
+    data_order_t order; /* epoch and pos are the data position train_state.bin keeps */
+    int64_t B;
+    int64_t *idx; /* (B) */
+} sft_data_t;
+
+static void train_batch(void *ctx, int32_t *inputs, int32_t *targets, int64_t *B, int64_t *T) {
+    sft_data_t *d = ctx;
+    data_order_next(&d->order, d->idx, d->B);
+    *B = d->B;
+    *T = data_sft_batch_len(&d->train, d->idx, d->B);
+    data_sft_batch(&d->train, d->idx, *B, *T, inputs, targets, NULL);
+}
+
+/* Held-out batch i: examples i·B ... in file order (the last batch may be short). */
+static void val_batch(void *ctx, int64_t i, int32_t *inputs, int32_t *targets, int64_t *B,
+                      int64_t *T) {
+    sft_data_t *d = ctx;
+    const int64_t first = i * d->B, n = d->val.n - first < d->B ? d->val.n - first : d->B;
+    for (int64_t b = 0; b < n; b++) d->idx[b] = first + b;
+    *B = n;
+    *T = data_sft_batch_len(&d->val, d->idx, n);
+    data_sft_batch(&d->val, d->idx, n, *T, inputs, targets, NULL);
+}
+
+static int restore(void *ctx, err_t *err) {
+    sft_data_t *d = ctx;
+    return data_order_seek(&d->order, d->order.epoch, d->order.pos, err);
+}
+
+static int64_t encode(void *ctx, const char *text, int32_t *ids, int64_t cap, err_t *err) {
+    /* special = false: "<|endoftext|>" typed in a demonstration is text, not the end */
+    return tok_encode_into(ctx, text, (int64_t)strlen(text), false, ids, cap, err);
+}
+
+/* Loads and tokenizes a demonstrations file; every error names FILE:LINE. */
+static int load_demos(data_sft_t *out, const char *path, tok_t *tok, int32_t eos, int32_t pad,
+                      int64_t context, err_t *err) {
+    data_examples_t ex = {0};
+    int rc = data_demos_load(&ex, path, err);
+    if (rc == 0)
+        rc = data_sft_build(out, &ex, encode, tok, eos, pad, context, DATA_TOO_LONG_ERROR, err);
+    data_examples_release(&ex);
+    return rc;
+}
+
+/* ---- the command ------------------------------------------------------------------------ */
+
+typedef struct {
+    gpt_model_t *model;
+    tok_t *tok;
+    sft_data_t data;
+    cli_run_t run;
+    cli_log_t *log;
+} train_t;
+
+static void release(train_t *t) {
+    gpt_destroy(&t->model);
+    tok_destroy(&t->tok);
+    data_sft_release(&t->data.train);
+    data_sft_release(&t->data.val);
+    data_order_release(&t->data.order);
+    free(t->data.idx);
+    cli_run_release(&t->run);
+    cli_log_close(&t->log);
+}
+
+/* The model and tokenizer to start from (--base, or OUT when resuming) and its ids. */
+static int load_model(train_t *t, const char *dir, ckpt_meta_t *meta, err_t *err) {
+    if (!(t->model = ckpt_load(dir, meta, err))) return -1;
+    if (t->model->head != GPT_HEAD_LM)
+        return err_setf(err, "%s: a score model (reward or value), not a language model", dir);
+    if (data_template_check(dir, meta->template_name, err)) return -1;
+    if (!(t->tok = tok_load(dir, err))) return -1;
+    if (tok_vocab_size(t->tok) > t->model->cfg.vocab_size)
+        return err_setf(err, "%s: the tokenizer has %d ids, the model %" PRId64, dir,
+                        (int)tok_vocab_size(t->tok), t->model->cfg.vocab_size);
+    if (meta->eos_id < 0) meta->eos_id = tok_eot_id(t->tok);
+    if (meta->eos_id < 0) return err_setf(err, "%s: no end-of-text token", dir);
+    if (meta->pad_id < 0) meta->pad_id = meta->eos_id; /* GPT-2 has no pad: pad with eos */
+    snprintf(meta->template_name, sizeof meta->template_name, "%s", DATA_TEMPLATE_NAME);
+    return 0;
+}
+
+static void summary(const train_t *t, const opts_t *o, const trainer_result_t *r, int64_t steps) {
+    printf("%s: %s %s at step %" PRId64 "/%" PRId64 "\n", PROG, o->out, r->status, r->step, steps);
+    printf("  data       %" PRId64 " demonstrations, %" PRId64 " held-out\n", t->data.train.n,
+           t->data.val.n);
+    printf("  speed      %.0f tokens/s over %.1f s\n", r->tokens_per_s, r->elapsed_s);
+    printf("  loss       train %.4f", r->loss);
+    if (isfinite(r->val_loss)) printf(", held-out %.4f at step %" PRId64, r->val_loss, r->val_step);
+    if (isfinite(r->initial_val_loss)) printf(", base model %.4f", r->initial_val_loss);
+    printf(" (nats per response token)\n");
+    if (r->best_step > 0)
+        printf("  best       held-out %.4f at step %" PRId64 " in %s/best\n", r->best_val_loss,
+               r->best_step, o->out);
+}
+
+int sft_cmd_train(int argc, char **argv) {
+    opts_t o;
+    parse(&o, argc, argv);
+    cli_threads_apply(o.common.threads);
+    err_t err = ERR_INIT;
+    train_t t = {0};
+    ckpt_meta_t meta;
+    /* 1. read and check everything; nothing is written before this block ends */
+    const char *src = o.resume ? o.out : o.base;
+    if (o.resume && trainer_prepare_out(o.out, true, false, &err)) cli_die(PROG, "%s", err.msg);
+    if (load_model(&t, src, &meta, &err)) cli_die(PROG, "%s", err.msg);
+    const int64_t ctx = t.model->cfg.n_positions, T = o.seq && o.seq < ctx ? o.seq : ctx;
+    if (o.seq > ctx)
+        cli_die(PROG, "--seq %" PRId64 " is longer than the model's context (%" PRId64 ")", o.seq,
+                ctx);
+    if (load_demos(&t.data.train, o.demos, t.tok, meta.eos_id, meta.pad_id, T, &err))
+        cli_die("sft", "%s", err.msg);
+    if (o.val_demos &&
+        load_demos(&t.data.val, o.val_demos, t.tok, meta.eos_id, meta.pad_id, T, &err))
+        cli_die("sft", "%s", err.msg);
+    if (data_order_init(&t.data.order, t.data.train.n, o.common.seed, &err))
+        cli_die(PROG, "%s: %s", o.demos, err.msg);
+    t.data.B = o.batch;
+    if (!(t.data.idx = malloc((size_t)o.batch * sizeof *t.data.idx)))
+        cli_die(PROG, "out of memory");
+    const int64_t steps = o.steps ? o.steps : (o.epochs * t.data.train.n + o.batch - 1) / o.batch;
+    const int64_t warmup = o.warmup >= 0 ? o.warmup : steps / 20;
+    if (!o.resume && trainer_prepare_out(o.out, false, o.overwrite, &err))
+        cli_die(PROG, "%s", err.msg);
+
+    /* 2. train */
+    trainer_data_t data = {.ctx = &t.data,
+                           .train_batch = train_batch,
+                           .val_batch = val_batch,
+                           .val_batches = (t.data.val.n + o.batch - 1) / o.batch,
+                           .restore = restore,
+                           .n_state = 2,
+                           .state = {{"data.epoch", &t.data.order.epoch, sizeof t.data.order.epoch},
+                                     {"data.pos", &t.data.order.pos, sizeof t.data.order.pos}}};
+    trainer_config_t cfg = {.prog = PROG,
+                            .out_dir = o.out,
+                            .tokenizer_dir = src,
+                            .meta = meta,
+                            .steps = steps,
+                            .stop_at = o.stop_at,
+                            .B_max = o.batch,
+                            .T_max = T,
+                            .optim = optim_config_default(),
+                            .lr = o.lr,
+                            .lr_min = o.lr_min,
+                            .warmup = warmup,
+                            .grad_clip = o.grad_clip,
+                            .eval_every = o.eval_every,
+                            .resume = o.resume,
+                            .seed = o.common.seed};
+    cfg.optim.weight_decay = o.weight_decay;
+    if (cli_run_init(&t.run, PROG, argc, argv, &o.common, &err)) cli_die(PROG, "%s", err.msg);
+    cli_json_merge(t.run.settings, &err,
+                   "{s:s, s:s, s:o, s:s, s:o, s:I, s:I, s:I, s:f, s:f, s:I, s:f, s:f, s:I,"
+                   " s:b, s:s}",
+                   "base", o.base, "demos", o.demos, "val_demos",
+                   o.val_demos ? json_string(o.val_demos) : json_null(), "out", o.out, "epochs",
+                   o.epochs ? json_integer(o.epochs) : json_null(), "steps", (json_int_t)steps,
+                   "batch", (json_int_t)o.batch, "seq", (json_int_t)T, "lr", o.lr, "lr_min",
+                   o.lr_min, "warmup", (json_int_t)warmup, "weight_decay", o.weight_decay,
+                   "grad_clip", o.grad_clip, "eval_every", (json_int_t)o.eval_every, "resume",
+                   o.resume, "template", DATA_TEMPLATE_NAME);
+    cli_json_merge(t.run.results, &err, "{s:I, s:I, s:I}", "demos", (json_int_t)t.data.train.n,
+                   "val_demos", (json_int_t)t.data.val.n, "max_len",
+                   (json_int_t)t.data.train.max_len);
+    if (err_isset(&err)) cli_die(PROG, "run.json: %s", err.msg);
+    if (!(t.log = cli_log_open(o.common.log_path, o.resume, &err)) && err_isset(&err))
+        cli_die(PROG, "%s", err.msg);
+    trainer_result_t r;
+    if (trainer_run(&cfg, t.model, &data, &t.run, t.log, &r, &err)) {
+        release(&t);
+        cli_die(PROG, "%s", err.msg);
+    }
+    summary(&t, &o, &r, steps);
+    release(&t);
+    return 0;
+}

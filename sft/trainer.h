@@ -1,0 +1,94 @@
+/* sft/trainer.h: the language-model training loop `sft pretrain` and `sft train` share.
+ * A command prepares a model (random or loaded), a data source and the settings; the trainer
+ * runs next-token cross-entropy over the kept targets, AdamW with warmup + cosine and global-norm
+ * clipping, held-out loss every N steps, the last checkpoint in OUT (with train_state.bin for an
+ * exact resume) and the best on validation in OUT/best, progress on stderr, --log metrics,
+ * run.json, Ctrl-C (stop after the step, save, exit 0) and a stop on a non-finite loss (the
+ * last good checkpoint stays as it was on disk).
+ * Owns: its batch buffers and the optimizer, all allocated before the first step; a step
+ * allocates nothing. Fails: -1 with err set; run.json then says "failed". */
+#ifndef RLHF_SFT_TRAINER_H
+#define RLHF_SFT_TRAINER_H
+#include "ckpt.h"
+#include "cli.h"
+#include "err.h"
+#include "gpt.h"
+#include "optim.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TRAINER_MAX_DATA_SECTIONS 4
+
+/* Where batches come from. Both batch functions write (B, T) row-major into buffers of
+ * B_max × T_max (B ≤ B_max, T ≤ T_max) and never allocate; targets < 0 are not trained. */
+typedef struct {
+    void *ctx;
+    /* The next training batch; sets *B and *T. */
+    void (*train_batch)(void *ctx, int32_t *inputs, int32_t *targets, int64_t *B, int64_t *T);
+    /* Held-out batch i, 0 ≤ i < val_batches, called in order 0, 1, ... each validation. */
+    void (*val_batch)(void *ctx, int64_t i, int32_t *inputs, int32_t *targets, int64_t *B,
+                      int64_t *T);
+    int64_t val_batches; /* 0 = no validation (and no OUT/best) */
+    /* The data position: saved into train_state.bin with every checkpoint, and loaded back
+     * into the same memory by a resume, after which restore (may be NULL) is called. */
+    ckpt_section_t state[TRAINER_MAX_DATA_SECTIONS];
+    int n_state;
+    int (*restore)(void *ctx, err_t *err);
+} trainer_data_t;
+
+typedef struct {
+    const char *prog;          /* "sft pretrain": progress label, messages */
+    const char *out_dir;       /* OUT: last checkpoint; OUT/best the best on validation */
+    const char *tokenizer_dir; /* vocab.json + merges.txt copied into checkpoints (may be OUT) */
+    ckpt_meta_t meta;          /* config.json's rlhf block */
+    int64_t steps;             /* updates in the whole run (a resume continues to it) */
+    int64_t stop_at;           /* stop after this step as Ctrl-C does; 0 = never */
+    int64_t B_max, T_max;      /* largest batch the data source gives */
+    optim_config_t optim;
+    double lr, lr_min;  /* peak and floor of the cosine schedule */
+    int64_t warmup;     /* linear warmup updates */
+    double grad_clip;   /* global-norm clip; 0 = none */
+    int64_t eval_every; /* validate and checkpoint every N steps; 0 = only at the end */
+    bool resume;        /* continue OUT/train_state.bin (the model came from OUT) */
+    uint64_t seed;      /* --seed, recorded in train_state.bin and checked on resume */
+} trainer_config_t;
+
+/* What a run ended with (also written into run.json "results"). */
+typedef struct {
+    const char *status;      /* "done" or "stopped" (Ctrl-C or --stop-at) */
+    int64_t start_step;      /* step the run started from (0, or the resumed step) */
+    int64_t step;            /* last step done */
+    double loss;             /* training loss of the last step (NAN when no step ran) */
+    double initial_val_loss; /* before the first step of a fresh run (NAN otherwise) */
+    double val_loss;         /* the latest held-out loss (NAN without validation) */
+    int64_t val_step;        /* the step it was measured at (-1 = none) */
+    double best_val_loss;    /* best of the run, at best_step (NAN / 0 when none) */
+    int64_t best_step;
+    int64_t tokens; /* tokens processed by this process (B·T per step) */
+    double elapsed_s;
+    double tokens_per_s;
+} trainer_result_t;
+
+/* Trains model (an LM head model whose parameters are the starting point: random, a base
+ * model, or OUT's last checkpoint when cfg->resume) on data. The caller has checked every
+ * input; this writes OUT (created with its parents) and fills run->results. res may be NULL.
+ * Returns 0 when done or stopped, -1 with err set on a non-finite loss or gradient (nothing
+ * of that step is saved), an I/O failure or a train_state.bin that does not belong to this
+ * run; the progress line is finished and run.json says "failed" before it returns. */
+int trainer_run(const trainer_config_t *cfg, gpt_model_t *model, trainer_data_t *data,
+                cli_run_t *run, cli_log_t *log, trainer_result_t *res, err_t *err);
+
+/* Refuses to start a fresh run in a directory holding a checkpoint (model.safetensors or
+ * train_state.bin) unless overwrite; with overwrite, removes OUT/best's files so a stale best
+ * cannot outlive its run. Does nothing for a resume (which needs the checkpoint: checked). */
+int trainer_prepare_out(const char *out_dir, bool resume, bool overwrite, err_t *err);
+
+/* mkdir -p. */
+int trainer_mkdirs(const char *path, err_t *err);
+
+/* Mean next-token loss of model over the data source's held-out batches (-Σ log p / Σ kept
+ * targets, in double), with caller buffers of B_max × T_max (logp floats). NAN when
+ * val_batches is 0 or no target is kept. */
+double trainer_val_loss(gpt_model_t *model, const trainer_data_t *data, int32_t *inputs,
+                        int32_t *targets, float *logp);
+#endif /* RLHF_SFT_TRAINER_H */
