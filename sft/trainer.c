@@ -319,7 +319,8 @@ static void progress_extra(char *buf, size_t size, const trainer_t *t, double lr
 static int train_loop(trainer_t *t, bool *stopped, err_t *err) {
     const trainer_config_t *cfg = t->cfg;
     char extra[96];
-    *stopped = false;
+    *stopped = cfg->stop_at > 0 && t->opt->step >= cfg->stop_at && t->opt->step < cfg->steps;
+    if (*stopped) return 0; /* --stop-at a step already done: nothing to train */
     for (int64_t step = t->opt->step + 1; step <= cfg->steps; step++) {
         const double lr = optim_lr(&t->sched, t->opt->step);
         double norm;
