@@ -7,6 +7,7 @@
  * so the data position is two integers and --resume continues exactly. */
 #include "cli.h"
 #include "data.h"
+#include "model_io.h"
 #include "sft.h"
 #include "tok.h"
 #include "trainer.h"
@@ -222,18 +223,14 @@ static int restore(void *ctx, err_t *err) {
     return data_order_seek(&d->order, d->order.epoch, d->order.pos, err);
 }
 
-static int64_t encode(void *ctx, const char *text, int32_t *ids, int64_t cap, err_t *err) {
-    /* special = false: "<|endoftext|>" typed in a demonstration is text, not the end */
-    return tok_encode_into(ctx, text, (int64_t)strlen(text), false, ids, cap, err);
-}
-
 /* Loads and tokenizes a demonstrations file; every error names FILE:LINE. */
-static int load_demos(data_sft_t *out, const char *path, tok_t *tok, int32_t eos, int32_t pad,
-                      int64_t context, err_t *err) {
+static int load_demos(data_sft_t *out, const char *path, sft_model_t *m, int64_t context,
+                      err_t *err) {
     data_examples_t ex = {0};
     int rc = data_demos_load(&ex, path, err);
     if (rc == 0)
-        rc = data_sft_build(out, &ex, encode, tok, eos, pad, context, DATA_TOO_LONG_ERROR, err);
+        rc = data_sft_build(out, &ex, sft_model_encode, m, m->eos_id, m->pad_id, context,
+                            DATA_TOO_LONG_ERROR, err);
     data_examples_release(&ex);
     return rc;
 }
@@ -241,39 +238,20 @@ static int load_demos(data_sft_t *out, const char *path, tok_t *tok, int32_t eos
 /* ---- the command ------------------------------------------------------------------------ */
 
 typedef struct {
-    gpt_model_t *model;
-    tok_t *tok;
+    sft_model_t m; /* the model trained, its tokenizer and ids */
     sft_data_t data;
     cli_run_t run;
     cli_log_t *log;
 } train_t;
 
 static void release(train_t *t) {
-    gpt_destroy(&t->model);
-    tok_destroy(&t->tok);
+    sft_model_release(&t->m);
     data_sft_release(&t->data.train);
     data_sft_release(&t->data.val);
     data_order_release(&t->data.order);
     free(t->data.idx);
     cli_run_release(&t->run);
     cli_log_close(&t->log);
-}
-
-/* The model and tokenizer to start from (--base, or OUT when resuming) and its ids. */
-static int load_model(train_t *t, const char *dir, ckpt_meta_t *meta, err_t *err) {
-    if (!(t->model = ckpt_load(dir, meta, err))) return -1;
-    if (t->model->head != GPT_HEAD_LM)
-        return err_setf(err, "%s: a score model (reward or value), not a language model", dir);
-    if (data_template_check(dir, meta->template_name, err)) return -1;
-    if (!(t->tok = tok_load(dir, err))) return -1;
-    if (tok_vocab_size(t->tok) > t->model->cfg.vocab_size)
-        return err_setf(err, "%s: the tokenizer has %d ids, the model %" PRId64, dir,
-                        (int)tok_vocab_size(t->tok), t->model->cfg.vocab_size);
-    if (meta->eos_id < 0) meta->eos_id = tok_eot_id(t->tok);
-    if (meta->eos_id < 0) return err_setf(err, "%s: no end-of-text token", dir);
-    if (meta->pad_id < 0) meta->pad_id = meta->eos_id; /* GPT-2 has no pad: pad with eos */
-    snprintf(meta->template_name, sizeof meta->template_name, "%s", DATA_TEMPLATE_NAME);
-    return 0;
 }
 
 static void summary(const train_t *t, const opts_t *o, const trainer_result_t *r, int64_t steps) {
@@ -296,19 +274,20 @@ int sft_cmd_train(int argc, char **argv) {
     cli_threads_apply(o.common.threads);
     err_t err = ERR_INIT;
     train_t t = {0};
-    ckpt_meta_t meta;
     /* 1. read and check everything; nothing is written before this block ends */
-    const char *src = o.resume ? o.out : o.base;
+    const char *src = o.resume ? o.out : o.base; /* model and tokenizer to start from */
     if (o.resume && trainer_prepare_out(o.out, true, false, &err)) cli_die(PROG, "%s", err.msg);
-    if (load_model(&t, src, &meta, &err)) cli_die(PROG, "%s", err.msg);
-    const int64_t ctx = t.model->cfg.n_positions, T = o.seq && o.seq < ctx ? o.seq : ctx;
+    if (sft_model_load(&t.m, src, &err)) cli_die(PROG, "%s", err.msg);
+    ckpt_meta_t meta = t.m.meta;
+    meta.eos_id = t.m.eos_id;
+    meta.pad_id = t.m.pad_id; /* GPT-2 has no padding token: eos pads */
+    snprintf(meta.template_name, sizeof meta.template_name, "%s", DATA_TEMPLATE_NAME);
+    const int64_t ctx = t.m.model->cfg.n_positions, T = o.seq && o.seq < ctx ? o.seq : ctx;
     if (o.seq > ctx)
         cli_die(PROG, "--seq %" PRId64 " is longer than the model's context (%" PRId64 ")", o.seq,
                 ctx);
-    if (load_demos(&t.data.train, o.demos, t.tok, meta.eos_id, meta.pad_id, T, &err))
-        cli_die("sft", "%s", err.msg);
-    if (o.val_demos &&
-        load_demos(&t.data.val, o.val_demos, t.tok, meta.eos_id, meta.pad_id, T, &err))
+    if (load_demos(&t.data.train, o.demos, &t.m, T, &err)) cli_die("sft", "%s", err.msg);
+    if (o.val_demos && load_demos(&t.data.val, o.val_demos, &t.m, T, &err))
         cli_die("sft", "%s", err.msg);
     if (data_order_init(&t.data.order, t.data.train.n, o.common.seed, &err))
         cli_die(PROG, "%s: %s", o.demos, err.msg);
@@ -364,7 +343,7 @@ int sft_cmd_train(int argc, char **argv) {
     if (!(t.log = cli_log_open(o.common.log_path, o.resume, &err)) && err_isset(&err))
         cli_die(PROG, "%s", err.msg);
     trainer_result_t r;
-    if (trainer_run(&cfg, t.model, &data, &t.run, t.log, &r, &err)) {
+    if (trainer_run(&cfg, t.m.model, &data, &t.run, t.log, &r, &err)) {
         release(&t);
         cli_die(PROG, "%s", err.msg);
     }

@@ -261,8 +261,12 @@ static int validate(trainer_t *t, int64_t step, err_t *err) {
     if (t->progress_on)
         cli_progress_note(&t->progress, "step %" PRId64 ": val loss %.4f%s", step, val,
                           best ? " (best: saved to best/)" : "");
-    return cli_log_event(t->log, err, "val", "{s:I, s:o, s:b}", "step", (json_int_t)step, "loss",
-                         cli_json_number(val), "best", best);
+    /* no "o" with cli_json_number here: a NULL log (no --log) would not consume the reference */
+    if (!isfinite(val))
+        return cli_log_event(t->log, err, "val", "{s:I, s:n, s:b}", "step", (json_int_t)step,
+                             "loss", "best", best);
+    return cli_log_event(t->log, err, "val", "{s:I, s:f, s:b}", "step", (json_int_t)step, "loss",
+                         val, "best", best);
 }
 
 /* ---- the step ----------------------------------------------------------------------------- */
