@@ -47,7 +47,10 @@ static inline float exp_fast(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    const int32_t bits = ((int32_t)k + 127) * (1 << 23);
+    /* NaN passes both clamps, and converting it to int is undefined behaviour (UBSan stops
+     * there); convert 0 instead: r and p are NaN already, so NaN still comes out. */
+    const float k_int = k == k ? k : 0.0f;
+    const int32_t bits = ((int32_t)k_int + 127) * (1 << 23);
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

@@ -496,6 +496,21 @@ START_TEST(test_ops_logsoftmax_large_rows) {
 }
 END_TEST
 
+/* A NaN reaching the fast exp (GELU, attention softmax, log-softmax) comes out as NaN, so
+ * training sees it in the loss and stops, and the exp's float-to-int step is not undefined
+ * behaviour on it (make asan runs this under UBSan). */
+START_TEST(test_ops_nan_propagates) {
+    const float x[4] = {1.0f, NAN, -2.0f, 0.5f};
+    float y[4];
+    ops_gelu_forward(y, x, 4);
+    ck_assert(isnan(y[1]) && isfinite(y[0]) && isfinite(y[2]));
+    const int32_t target = 0;
+    float logp, lse;
+    ops_logsoftmax_forward(&logp, &lse, x, &target, 1, 4, 1.0f);
+    ck_assert_msg(isnan(logp), "logp %g with a NaN logit", (double)logp);
+}
+END_TEST
+
 START_TEST(test_ops_threads) {
     ops_set_threads(1);
     ck_assert_int_eq(ops_get_threads(), 1);
@@ -528,6 +543,7 @@ Suite *test_ops_suite(void) {
     tcase_add_test(tc, test_ops_attention_is_causal);
     tcase_add_test(tc, test_ops_logsoftmax_grad);
     tcase_add_test(tc, test_ops_logsoftmax_large_rows);
+    tcase_add_test(tc, test_ops_nan_propagates);
     tcase_add_test(tc, test_ops_threads);
     suite_add_tcase(s, tc);
     return s;
