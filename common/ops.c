@@ -8,10 +8,12 @@
  * over all N rows (attention: one per (b, head), reading q, k, v in place through leading
  * dimensions). The rest is memory-bound elementwise and row work, parallelised with OpenMP on
  * rows or on column blocks (never atomics: a loop that reduces into a shared weight gives
- * each thread its own slice of columns). No cblas call sits inside an OpenMP region: the two
- * thread pools would oversubscribe the cores. The transcendental functions of the hot loops
- * (GELU over 4C channels, the V-wide LM softmax, attention) go through exp_fast, which the
- * compiler vectorises; glibc's expf/tanhf are scalar and cost ~10% of a step. */
+ * each thread its own slice of columns). No cblas call sits inside an OpenMP region, where
+ * two thread pools would oversubscribe the cores — except attention's small per-head products
+ * with OpenBLAS's OpenMP build (see the attention section). The transcendental functions of
+ * the hot loops (GELU over 4C channels, the V-wide LM softmax, attention) go through exp_fast,
+ * which the compiler vectorises (AVX2 where the CPU has it, see OPS_CLONES); glibc's
+ * expf/tanhf are scalar and cost ~10% of a step. */
 #include "ops.h"
 #include <cblas.h>
 #include <math.h>
@@ -26,6 +28,21 @@
 enum { COL_BLOCK = 64 };
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* The exp-heavy loops (GELU, the softmaxes) are compiled twice, for AVX2 and for the x86-64
+ * baseline, and the loader picks one (function multi-versioning): 2-2.5x faster on those
+ * loops without -march=native. AVX2 without FMA performs the same float operations in the
+ * same order per element, so elementwise results are bit-identical on every machine; only the
+ * lane split of a reduction's partial sums differs. Off under AddressSanitizer (ifunc
+ * resolvers run before its runtime is up). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define OPS_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define OPS_CLONES
+#endif
+
+/* Elements per task of the elementwise loops (64 KB of floats). */
+enum { EW_CHUNK = 16384 };
 
 /* ---- exp ---------------------------------------------------------------------------------- */
 
@@ -204,8 +221,8 @@ void ops_layernorm_backward(float *dx, float *dw, float *db, const float *dy, co
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/π) */
 #define GELU_CUBIC 0.044715f
 
-void ops_gelu_forward(float *out, const float *inp, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+static OPS_CLONES void gelu_forward_range(float *out, const float *inp, int64_t n) {
+#pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const float x = inp[i];
         const float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
@@ -213,15 +230,32 @@ void ops_gelu_forward(float *out, const float *inp, int64_t n) {
     }
 }
 
-void ops_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n) {
-    /* d/dx x·σ(2u) = σ + x·σ·(1-σ)·2u', u' = sqrt(2/π)·(1 + 3·0.044715·x²) */
-#pragma omp parallel for simd schedule(static)
+void ops_gelu_forward(float *out, const float *inp, int64_t n) {
+    const int64_t chunks = (n + EW_CHUNK - 1) / EW_CHUNK;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < chunks; c++)
+        gelu_forward_range(out + c * EW_CHUNK, inp + c * EW_CHUNK, min64(EW_CHUNK, n - c * EW_CHUNK));
+}
+
+/* d/dx x·σ(2u) = σ + x·σ·(1-σ)·2u', u' = sqrt(2/π)·(1 + 3·0.044715·x²) */
+static OPS_CLONES void gelu_backward_range(float *dinp, const float *dout, const float *inp,
+                                           int64_t n) {
+#pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         const float x = inp[i];
         const float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
         const float sg = 1.0f / (1.0f + exp_fast(-2.0f * u));
         const float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
         dinp[i] += dout[i] * (sg + x * sg * (1.0f - sg) * 2.0f * du);
+    }
+}
+
+void ops_gelu_backward(float *dinp, const float *dout, const float *inp, int64_t n) {
+    const int64_t chunks = (n + EW_CHUNK - 1) / EW_CHUNK;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < chunks; c++) {
+        const int64_t off = c * EW_CHUNK;
+        gelu_backward_range(dinp + off, dout + off, inp + off, min64(EW_CHUNK, n - off));
     }
 }
 
@@ -294,7 +328,7 @@ static bool blas_nests_in_openmp(void) {
 
 /* Causal softmax in place over the T rows of one head's scores: row t over t2 ≤ t, from the
  * row max; zeros above the diagonal. */
-static void causal_softmax(float *a, int64_t T) {
+static OPS_CLONES void causal_softmax(float *a, int64_t T) {
     for (int64_t t = 0; t < T; t++, a += T) {
         float maxv = -INFINITY;
         for (int64_t t2 = 0; t2 <= t; t2++) maxv = a[t2] > maxv ? a[t2] : maxv;
@@ -307,6 +341,18 @@ static void causal_softmax(float *a, int64_t T) {
         const float inv = 1.0f / sum;
         for (int64_t t2 = 0; t2 <= t; t2++) a[t2] *= inv;
         for (int64_t t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
+    }
+}
+
+/* In the forward pass: a = softmax(scale·score) over t2 ≤ t. Turns d = d loss/d a into
+ * d loss/d score in place: scale·a[t2]·(d[t2] - Σ_t3 a[t3]·d[t3]), 0 above the diagonal. */
+static OPS_CLONES void causal_softmax_backward(float *d, const float *a, int64_t T, float scale) {
+    for (int64_t t = 0; t < T; t++, a += T, d += T) {
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t t2 = 0; t2 <= t; t2++) dot += a[t2] * d[t2];
+        for (int64_t t2 = 0; t2 <= t; t2++) d[t2] = scale * a[t2] * (d[t2] - dot);
+        for (int64_t t2 = t + 1; t2 < T; t2++) d[t2] = 0.0f;
     }
 }
 
@@ -349,17 +395,7 @@ void ops_attention_backward(float *dqkv, float *datt, const float *dout, const f
                     dout_h, (int)C, v, (int)C3, 0.0f, d, (int)T);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, (int)HS, (int)T, 1.0f, a,
                     (int)T, dout_h, (int)C, 1.0f, dv, (int)C3);
-        /* in the forward pass: a = softmax(scale·q·kᵀ) over t2 ≤ t. So the score gradient is
-         * scale·a[t2]·(da[t2] - Σ_t3 a[t3]·da[t3]), 0 above the diagonal (written over da). */
-        for (int64_t t = 0; t < T; t++) {
-            const float *ar = a + t * T;
-            float *dr = d + t * T;
-            float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-            for (int64_t t2 = 0; t2 <= t; t2++) dot += ar[t2] * dr[t2];
-            for (int64_t t2 = 0; t2 <= t; t2++) dr[t2] = scale * ar[t2] * (dr[t2] - dot);
-            for (int64_t t2 = t + 1; t2 < T; t2++) dr[t2] = 0.0f;
-        }
+        causal_softmax_backward(d, a, T, scale);
         /* in the forward pass: score = q·kᵀ. So dq += dscore·k: (T×T)·(T×HS), and
          * dk += dscoreᵀ·q: (T×T)ᵀ·(T×HS). */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)HS, (int)T, 1.0f, d,
@@ -377,9 +413,9 @@ enum { SOFTMAX_CHUNK = 2048 };
 
 /* Σ_v exp(row[v]/temperature - *maxv) in double, *maxv = max_v row[v]/temperature, in one pass
  * over memory: each chunk's sum is taken from its own max and rescaled onto the running one.
- * always_inline so that the call with the constant 1.0f drops the division. */
-static inline __attribute__((always_inline)) double row_sumexp(const float *row, int64_t V,
-                                                               float temperature, float *maxv) {
+ * always_inline so that row_sumexp's call with the constant 1.0f drops the division. */
+static inline __attribute__((always_inline)) double sumexp_at(const float *row, int64_t V,
+                                                              float temperature, float *maxv) {
     float m = -INFINITY;
     double sum = 0.0;
     for (int64_t c0 = 0; c0 < V; c0 += SOFTMAX_CHUNK) {
@@ -405,6 +441,12 @@ static inline __attribute__((always_inline)) double row_sumexp(const float *row,
     return sum;
 }
 
+static OPS_CLONES double row_sumexp(const float *row, int64_t V, float temperature,
+                                    float *maxv) {
+    return temperature == 1.0f ? sumexp_at(row, V, 1.0f, maxv)
+                               : sumexp_at(row, V, temperature, maxv);
+}
+
 void ops_logsoftmax_forward(float *logp, float *lse, const float *logits, const int32_t *targets,
                             int64_t N, int64_t V, float temperature) {
 #pragma omp parallel for schedule(static)
@@ -416,19 +458,24 @@ void ops_logsoftmax_forward(float *logp, float *lse, const float *logits, const 
         }
         const float *row = logits + n * V;
         float maxv;
-        const double sum = temperature == 1.0f ? row_sumexp(row, V, 1.0f, &maxv)
-                                               : row_sumexp(row, V, temperature, &maxv);
+        const double sum = row_sumexp(row, V, temperature, &maxv);
         lse[n] = maxv + (float)log(sum);
         logp[n] = (float)((double)(row[targets[n]] / temperature) - (double)maxv - log(sum));
     }
 }
 
-/* drow[v] = -g·exp(row[v]/temperature - m), inlined per temperature like row_sumexp */
-static inline __attribute__((always_inline)) void row_neg_softmax(float *drow, const float *row,
-                                                                  int64_t V, float temperature,
-                                                                  float g, float m) {
+/* drow[v] = -g·exp(row[v]/temperature - m), specialised for temperature 1 like row_sumexp */
+static inline __attribute__((always_inline)) void neg_softmax_at(float *drow, const float *row,
+                                                                 int64_t V, float temperature,
+                                                                 float g, float m) {
 #pragma omp simd
     for (int64_t v = 0; v < V; v++) drow[v] = -g * exp_fast(row[v] / temperature - m);
+}
+
+static OPS_CLONES void row_neg_softmax(float *drow, const float *row, int64_t V,
+                                       float temperature, float g, float m) {
+    if (temperature == 1.0f) neg_softmax_at(drow, row, V, 1.0f, g, m);
+    else neg_softmax_at(drow, row, V, temperature, g, m);
 }
 
 void ops_logsoftmax_backward(float *dlogits, const float *dlogp, const float *logits,
@@ -445,8 +492,7 @@ void ops_logsoftmax_backward(float *dlogits, const float *dlogp, const float *lo
             continue;
         }
         const float g = dlogp[n] / temperature, m = lse[n];
-        if (temperature == 1.0f) row_neg_softmax(drow, row, V, 1.0f, g, m);
-        else row_neg_softmax(drow, row, V, temperature, g, m);
+        row_neg_softmax(drow, row, V, temperature, g, m);
         drow[targets[n]] += g;
     }
 }
