@@ -254,8 +254,10 @@ static void attention_rows(gen_t *g, int64_t l, int64_t n) {
             const int64_t T = g->row_pos[r] + 1;
             float max = -INFINITY;
             for (int64_t t = 0; t < T; t++) {
+                const float *k = K + t * HS;
                 float d = 0.0f;
-                for (int64_t i = 0; i < HS; i++) d += q[i] * K[t * HS + i];
+#pragma omp simd reduction(+ : d)
+                for (int64_t i = 0; i < HS; i++) d += q[i] * k[i];
                 s[t] = d * scale;
                 if (s[t] > max) max = s[t];
             }
@@ -268,8 +270,9 @@ static void attention_rows(gen_t *g, int64_t l, int64_t n) {
             float *o = g->att + r * C + h * HS;
             for (int64_t i = 0; i < HS; i++) o[i] = 0.0f;
             for (int64_t t = 0; t < T; t++) {
-                const float w = s[t] * inv;
-                for (int64_t i = 0; i < HS; i++) o[i] += w * Vc[t * HS + i];
+                const float w = s[t] * inv, *v = Vc + t * HS;
+#pragma omp simd
+                for (int64_t i = 0; i < HS; i++) o[i] += w * v[i];
             }
         }
     }
