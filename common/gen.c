@@ -28,11 +28,6 @@
  * thread. A tiny model's decode step would otherwise spend its time in barriers. */
 #define GEN_PARALLEL_MIN_WORK 32768
 
-typedef struct {
-    float p;    /* unnormalised probability exp((logit - max) / temperature) */
-    int32_t id; /* token id */
-} cand_t;
-
 struct gen {
     const gpt_model_t *model; /* borrowed */
     int64_t B_max, T_max;     /* what gen_new sized for */
@@ -56,7 +51,8 @@ struct gen {
     float *hlast;     /* (B_max, C) last prompt row of each sequence (prefill) */
     float *hln;       /* (B_max, C) final layernorm output */
     float *logits;    /* (B_max, V) one row per unfinished sequence, see logit_row */
-    cand_t *cand;     /* (B_max, V) sampling scratch, one row per sequence */
+    float *prob;      /* (B_max, V) exp((logit - max) / temperature), one row per sequence */
+    float *sel;       /* (B_max, V) the same, reordered by top-k / top-p selection */
     /* the run */
     int64_t B;           /* sequences in the run; 0 = no run */
     gen_opts_t opts;     /* of the run */
@@ -105,7 +101,8 @@ static size_t carve(gen_t *g, char *base) {
     CARVE(hlast, Bm * C);
     CARVE(hln, Bm * C);
     CARVE(logits, Bm * V);
-    CARVE(cand, Bm * V);
+    CARVE(prob, Bm * V);
+    CARVE(sel, Bm * V);
     CARVE(lens, Bm);
     CARVE(logit_row, Bm);
     CARVE(tokens, Bm * Tm);
@@ -342,20 +339,26 @@ static void prefill(gen_t *g, const int32_t *prompts, int64_t stride) {
 
 /* ---- sampling --------------------------------------------------------------------------- */
 
-/* Partitions c[lo, hi) around pivot value pv, descending: on return [lo, *gt_end) > pv,
+/* Why the draw walks tokens in id order: batchmates and thread counts change logits by float
+ * rounding (~1e-7), and a walk in any order that depends on the values (sorted, or as a
+ * quickselect left them) turns such a change into a different token whenever two near-equal
+ * probabilities swap places, which for a flat distribution over 50k tokens is almost always.
+ * In id order a rounding change moves the pick only when the uniform draw (or the top-p
+ * boundary) falls within that rounding of an edge. */
+
+/* Partitions x[lo, hi) around pivot value pv, descending: on return [lo, *gt_end) > pv,
  * [*gt_end, *eq_end) == pv, [*eq_end, hi) < pv. */
-static void partition3(cand_t *c, int64_t lo, int64_t hi, float pv, int64_t *gt_end,
+static void partition3(float *x, int64_t lo, int64_t hi, float pv, int64_t *gt_end,
                        int64_t *eq_end) {
     int64_t lt = lo, i = lo, gt = hi;
     while (i < gt) {
-        if (c[i].p > pv) {
-            cand_t tmp = c[lt];
-            c[lt++] = c[i];
-            c[i++] = tmp;
-        } else if (c[i].p < pv) {
-            cand_t tmp = c[--gt];
-            c[gt] = c[i];
-            c[i] = tmp;
+        const float v = x[i];
+        if (v > pv) {
+            x[i++] = x[lt];
+            x[lt++] = v;
+        } else if (v < pv) {
+            x[i] = x[--gt];
+            x[gt] = v;
         } else {
             i++;
         }
@@ -364,42 +367,42 @@ static void partition3(cand_t *c, int64_t lo, int64_t hi, float pv, int64_t *gt_
     *eq_end = gt;
 }
 
-/* Median of the first, middle and last probability of c[lo, hi). */
-static float pivot3(const cand_t *c, int64_t lo, int64_t hi) {
-    float a = c[lo].p, b = c[lo + (hi - lo) / 2].p, d = c[hi - 1].p;
+/* Median of the first, middle and last value of x[lo, hi). */
+static float pivot3(const float *x, int64_t lo, int64_t hi) {
+    float a = x[lo], b = x[lo + (hi - lo) / 2], d = x[hi - 1];
     if (a > b) { float t = a; a = b; b = t; }
     if (b > d) b = d;
     return a > b ? a : b;
 }
 
-/* Moves the k most likely candidates of c[0, n) to c[0, k) (in no particular order):
- * quickselect, O(n) expected, instead of sorting 50k candidates per token. */
-static void select_top_k(cand_t *c, int64_t n, int64_t k) {
+/* Moves the k largest values of x[0, n) to x[0, k) (in no particular order): quickselect,
+ * O(n) expected, instead of sorting 50k probabilities per token. */
+static void select_top_k(float *x, int64_t n, int64_t k) {
     int64_t lo = 0, hi = n;
     while (hi - lo > 1) {
         int64_t a, b;
-        partition3(c, lo, hi, pivot3(c, lo, hi), &a, &b);
+        partition3(x, lo, hi, pivot3(x, lo, hi), &a, &b);
         if (k <= a) hi = a;
         else if (k <= b) return;
         else lo = b;
     }
 }
 
-/* The nucleus of c[0, n): moves to the front the smallest set of most likely candidates
- * whose mass reaches top_p of the total, and returns its size. Same quickselect, tracking
- * the mass of everything already known to be inside. Ties at the boundary: any of them. */
-static int64_t select_top_p(cand_t *c, int64_t n, double top_p) {
+/* The nucleus of x[0, n): moves to the front the smallest set of largest values whose sum
+ * reaches top_p of the total, and returns its size. Same quickselect, tracking the mass of
+ * everything already known to be inside. */
+static int64_t select_top_p(float *x, int64_t n, double top_p) {
     double total = 0.0;
-    for (int64_t i = 0; i < n; i++) total += (double)c[i].p;
+    for (int64_t i = 0; i < n; i++) total += (double)x[i];
     const double need = top_p * total;
-    double inside = 0.0; /* mass of c[0, lo): all more likely than anything in [lo, n) */
+    double inside = 0.0; /* mass of x[0, lo): all larger than anything in [lo, n) */
     int64_t lo = 0, hi = n; /* invariant: inside < need <= inside + mass of [lo, hi) */
     while (hi - lo > 1) {
         int64_t a, b;
-        const float pv = pivot3(c, lo, hi);
-        partition3(c, lo, hi, pv, &a, &b);
+        const float pv = pivot3(x, lo, hi);
+        partition3(x, lo, hi, pv, &a, &b);
         double gt = 0.0;
-        for (int64_t i = lo; i < a; i++) gt += (double)c[i].p;
+        for (int64_t i = lo; i < a; i++) gt += (double)x[i];
         if (inside + gt >= need) {
             hi = a;
             continue;
@@ -416,9 +419,34 @@ static int64_t select_top_p(cand_t *c, int64_t n, double top_p) {
     return hi > 0 ? hi : 1;
 }
 
-/* Picks a token from one row of logits (V) and writes its log-prob (see gen_result_t). */
+/* What top-k then top-p keep of prob (V, id order), as a rule a walk in id order can apply:
+ * every token with prob > *thr, and the first *ties tokens with prob == *thr. sel is (V)
+ * scratch. Without truncation: *thr = -1 (everything). */
+static void kept_set(const float *prob, int64_t V, const gen_opts_t *o, float *sel, float *thr,
+                     int64_t *ties) {
+    *thr = -1.0f;
+    *ties = 0;
+    const bool top_k = o->top_k > 0 && o->top_k < V, top_p = o->top_p < 1.0f;
+    if (!top_k && !top_p) return;
+    memcpy(sel, prob, (size_t)V * sizeof(float));
+    int64_t n = V;
+    if (top_k) {
+        select_top_k(sel, n, o->top_k);
+        n = o->top_k;
+    }
+    if (top_p) n = select_top_p(sel, n, (double)o->top_p);
+    float min = sel[0];
+    for (int64_t i = 1; i < n; i++) min = sel[i] < min ? sel[i] : min;
+    int64_t eq = 0;
+    for (int64_t i = 0; i < n; i++) eq += sel[i] == min;
+    *thr = min;
+    *ties = eq;
+}
+
+/* Picks a token from one row of logits (V) and writes its log-prob (see gen_result_t).
+ * prob and sel are (V) scratch. */
 static int32_t sample_token(const float *logits, int64_t V, const gen_opts_t *o, rng_t *rng,
-                            cand_t *cand, float *logprob) {
+                            float *prob, float *sel, float *logprob) {
     int64_t arg = 0;
     for (int64_t i = 1; i < V; i++)
         if (logits[i] > logits[arg]) arg = i;
@@ -426,28 +454,26 @@ static int32_t sample_token(const float *logits, int64_t V, const gen_opts_t *o,
     const double inv_temp = o->temperature > 0.0f ? 1.0 / (double)o->temperature : 1.0;
     double z = 0.0; /* Σ exp((logit - max) / temperature) over the full vocabulary */
     for (int64_t i = 0; i < V; i++) {
-        const float p = expf((float)((double)(logits[i] - max) * inv_temp));
-        cand[i].p = p;
-        cand[i].id = (int32_t)i;
-        z += (double)p;
+        prob[i] = expf((float)((double)(logits[i] - max) * inv_temp));
+        z += (double)prob[i];
     }
-    int64_t pick = arg;
+    int64_t pick = arg; /* greedy; also the fallback: the argmax is always kept */
     if (o->temperature > 0.0f) {
-        int64_t n = V;
-        if (o->top_k > 0 && o->top_k < n) {
-            select_top_k(cand, n, o->top_k);
-            n = o->top_k;
-        }
-        if (o->top_p < 1.0f) n = select_top_p(cand, n, (double)o->top_p);
+        float thr;
+        int64_t ties;
+        kept_set(prob, V, o, sel, &thr, &ties);
         double mass = 0.0;
-        for (int64_t i = 0; i < n; i++) mass += (double)cand[i].p;
+        int64_t t = ties;
+        for (int64_t i = 0; i < V; i++)
+            if (prob[i] > thr || (prob[i] == thr && t-- > 0)) mass += (double)prob[i];
         const double u = rng_double(rng) * mass;
         double acc = 0.0;
-        pick = cand[n - 1].id;
-        for (int64_t i = 0; i < n; i++) {
-            acc += (double)cand[i].p;
+        t = ties;
+        for (int64_t i = 0; i < V; i++) {
+            if (!(prob[i] > thr || (prob[i] == thr && t-- > 0))) continue;
+            acc += (double)prob[i];
             if (u < acc) {
-                pick = cand[i].id;
+                pick = i;
                 break;
             }
         }
@@ -521,7 +547,7 @@ int64_t gen_step(gen_t *g) {
         const int64_t i = g->count[b];
         float lp;
         const int32_t tok = sample_token(g->logits + g->logit_row[b] * V, V, &g->opts,
-                                         &g->rng[b], g->cand + b * V, &lp);
+                                         &g->rng[b], g->prob + b * V, g->sel + b * V, &lp);
         g->tokens[b * g->T_max + i] = tok;
         g->logprobs[b * g->T_max + i] = lp;
         g->count[b] = i + 1;

@@ -24,7 +24,10 @@ typedef struct {
     uint64_t seed;      /* with seq_offset, picks each sequence's RNG stream */
     int64_t seq_offset; /* sequence b samples from stream (seed, seq_offset + b), so its tokens
                            do not depend on its batchmates, and a batch split into chunks
-                           (offset = index of the chunk's first sequence) samples the same */
+                           (offset = index of the chunk's first sequence) samples the same.
+                           Batchmates and thread counts still change logits by float rounding
+                           (~1e-7); the draw walks tokens in id order, so that moves a sample
+                           only when it falls within the rounding of an edge */
 } gen_opts_t;
 
 /* Plain multinomial sampling at temperature 1, no end-of-text, 64 new tokens. */
@@ -56,7 +59,7 @@ typedef struct gen gen_t;
  * T_max ≤ n_positions). Allocates once: K and V caches of 2·L·B_max·T_max·C floats (laid out
  * (L, B_max, NH, T_max, HS): one head's keys of one sequence are contiguous, which is what a
  * decode step's attention reads), activations for max(B_max, 256) rows (prefill runs in
- * chunks of that many prompt tokens), logits (B_max, V) and sampling scratch (B_max, V).
+ * chunks of that many prompt tokens), logits (B_max, V) and sampling scratch 2·(B_max, V).
  * Borrows model (an LM-head model; must outlive the generator). Caller frees with
  * gen_destroy. NULL with err set on a score-head model, bad sizes or out of memory. */
 gen_t *gen_new(const gpt_model_t *model, int64_t B_max, int64_t T_max, err_t *err);

@@ -3,6 +3,7 @@
 #include "gen.h"
 #include "alloc_count.h"
 #include "gpt.h"
+#include "ops.h"
 #include "rng.h"
 #include <check.h>
 #include <math.h>
@@ -396,6 +397,49 @@ START_TEST(test_gen_allocates_nothing) {
 }
 END_TEST
 
+/* The parallel paths (sampling over sequences, attention over rows × heads, each thread with
+ * its own scratch) give what one thread gives. Big enough that gen's loops do go parallel. */
+START_TEST(test_gen_threads_agree) {
+    const gpt_config_t mid = {.vocab_size = 4096, .n_positions = 64, .n_layer = 2,
+                              .n_head = 4, .n_embd = 64, .ln_eps = 1e-5f};
+    enum { B = 12, T = 64, NEW = 12 };
+    err_t err = ERR_INIT;
+    gpt_model_t *m = gpt_new(&mid, GPT_HEAD_LM, &err);
+    ck_assert_msg(m, "%s", err.msg);
+    gpt_init_random(m, 8);
+    gen_t *g = gen_new(m, B, T, &err);
+    ck_assert_msg(g, "%s", err.msg);
+    static int32_t prompts[B * T], tokens[2][B * NEW];
+    static float logprobs[2][B * NEW];
+    int64_t lens[B];
+    rng_t r;
+    rng_seed(&r, 61);
+    for (int64_t i = 0; i < B * T; i++) prompts[i] = (int32_t)rng_below(&r, 4096);
+    for (int64_t b = 0; b < B; b++) lens[b] = 20 + (int64_t)rng_below(&r, 30);
+    gen_opts_t o = GEN_OPTS_DEFAULT;
+    o.max_new = NEW;
+    o.top_k = 500;
+    o.top_p = 0.9f;
+    const int before = ops_get_threads();
+    for (int k = 0; k < 2; k++) {
+        ops_set_threads(k + 1);
+        ck_assert_msg(!gen_run(g, prompts, T, lens, B, &o, &err), "%s", err.msg);
+        gen_result_t res = gen_result(g);
+        for (int64_t b = 0; b < B; b++) {
+            ck_assert_int_eq(res.count[b], NEW);
+            memcpy(tokens[k] + b * NEW, res.tokens + b * res.stride, NEW * sizeof(int32_t));
+            memcpy(logprobs[k] + b * NEW, res.logprobs + b * res.stride, NEW * sizeof(float));
+        }
+    }
+    ops_set_threads(before);
+    ck_assert(!memcmp(tokens[0], tokens[1], sizeof tokens[0]));
+    for (int64_t i = 0; i < B * NEW; i++)
+        ck_assert_double_eq_tol((double)logprobs[0][i], (double)logprobs[1][i], 1e-5);
+    gen_destroy(&g);
+    gpt_destroy(&m);
+}
+END_TEST
+
 START_TEST(test_gen_bad_input_is_an_error) {
     err_t err = ERR_INIT;
     gpt_model_t *m = tiny_model(7, true);
@@ -454,6 +498,7 @@ Suite *test_gen_suite(void) {
     tcase_add_test(tc, test_gen_sampling_rules_and_logprobs);
     tcase_add_test(tc, test_gen_stops_at_eos_and_limits);
     tcase_add_test(tc, test_gen_allocates_nothing);
+    tcase_add_test(tc, test_gen_threads_agree);
     tcase_add_test(tc, test_gen_bad_input_is_an_error);
     suite_add_tcase(s, tc);
     return s;
