@@ -123,6 +123,55 @@ cmp -s "$tmp/out" "$tmp/j.json" || fail "same seed, different judgement"
 run 0 "$sft" eval --model "$zero" --judge simulated --prompts "$tmp/prompts.jsonl" --samples 2
 grep -q '^  all  *2 ' "$tmp/out" || fail "--samples 2: $(cat "$tmp/out")"
 
+# ---- a trained model: --texts, --demos and sampled log-probs agree (chain rule)
+# For a demo (P, R): the text T = "Human: P\n\nAssistant: R<|endoftext|>" and its prompt part
+# Tp = "Human: P\n\nAssistant:" give, token by token, the same log-probs --demos scores, so
+#   (n(T) - 1)·loss(T) - (n(Tp) - 1)·loss(Tp) = Σ_demo response-token losses
+# where the right side is tokens·loss of --demos (sums over several demos, run as one batch).
+trained="$tmp/trained"
+tiny_trained_model "$trained" "$tmp/world"
+cat > "$tmp/tdemos.jsonl" <<'JSONL'
+{"prompt": "What is 7 plus 5?", "response": "7 plus 5 is 12."}
+{"prompt": "Reverse the word lamp.", "response": "lamp reversed is pmal. I hope this helps, it was fun."}
+{"prompt": "Say hello to Maria.", "response": "Hello Maria!"}
+JSONL
+sed 's/{"prompt": "\(.*\)", "response": "\(.*\)"}/{"text": "Human: \1\\n\\nAssistant: \2<|endoftext|>"}\n{"text": "Human: \1\\n\\nAssistant:"}/' \
+    "$tmp/tdemos.jsonl" > "$tmp/ttexts.jsonl"
+run 0 "$sft" eval --model "$trained" --demos "$tmp/tdemos.jsonl" --out - --batch 2
+d=$(cat "$tmp/out")
+run 0 "$sft" eval --model "$trained" --texts "$tmp/ttexts.jsonl" --batch 4
+lhs=$(paste -d' ' <(field tokens < "$tmp/out") <(field loss < "$tmp/out") |
+      awk 'NR % 2 { s += ($1 - 1) * $2; next } { s -= ($1 - 1) * $2 } END { printf "%.6f", s }')
+rhs=$(awk -v n="$(field tokens <<< "$d")" -v l="$(field loss <<< "$d")" 'BEGIN { printf "%.6f", n * l }')
+near "$lhs" "$rhs" 1e-3 || fail "texts give $lhs nats for the responses, demos $rhs"
+awk -v l="$(field loss <<< "$d")" 'BEGIN { exit !(l > 0.5 && l < 6) }' ||
+    fail "trained model's demo loss $(field loss <<< "$d") is not that of a trained model"
+
+# Sampled log-probs (KV-cached generator) against --texts (full forward): at temperature 1,
+# -logprob of a completion C of prompt Tp is (n(Tp C) - 1)·loss(Tp C) - (n(Tp) - 1)·loss(Tp),
+# whenever the decoded text Tp C tokenizes back to the sampled ids.
+tp='"Human: What is 3 plus 4?\n\nAssistant:"'
+pids=$(printf '{"text": %s}\n' "$tp" | "$sft" tokenize --tokenizer "$trained" |
+       sed 's/.*\[\(.*\)\].*/\1/')
+run 0 "$sft" sample --model "$trained" --prompt "What is 3 plus 4?" --temperature 1 --k 8 \
+    --max-new 5 --ids --seed 3
+checked=0
+while read -r line; do
+    ids="$pids, $(sed 's/.*"ids": \[\(.*\)\].*/\1/' <<< "$line")"
+    text=$(printf '{"ids": [%s]}\n' "$ids" | "$sft" tokenize --tokenizer "$trained" --decode)
+    back=$(printf '%s\n' "$text" | "$sft" tokenize --tokenizer "$trained")
+    [ "$back" = "{\"ids\": [$ids]}" ] || continue # not BPE's own tokenization of its text
+    printf '%s\n{"text": %s}\n' "$text" "$tp" > "$tmp/pair.jsonl"
+    "$sft" eval --model "$trained" --texts "$tmp/pair.jsonl" > "$tmp/pair.out" 2> /dev/null
+    lhs=$(paste -d' ' <(field tokens < "$tmp/pair.out") <(field loss < "$tmp/pair.out") |
+          awk 'NR == 1 { s = ($1 - 1) * $2 } NR == 2 { s -= ($1 - 1) * $2 } END { printf "%.6f", s }')
+    lp=$(field logprob <<< "$line")
+    near "$lhs" "$(awk -v x="$lp" 'BEGIN { print -x }')" 2e-3 ||
+        fail "sample logprob $lp, full forward gives -$lhs: $line"
+    checked=$((checked + 1))
+done < "$tmp/out"
+[ "$checked" -ge 2 ] || fail "only $checked of 8 samples re-tokenize to their ids"
+
 # ---- bad input: FILE:LINE, exit 1, no output file
 bad() { # mode-flag line-2 expected-message [more args]
     local flag=$1 line=$2 msg=$3

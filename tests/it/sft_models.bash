@@ -45,3 +45,14 @@ gpt2_zero_model() {
  "activation_function": "gelu_new", "bos_token_id": 50256, "eos_token_id": 50256}
 JSON
 }
+
+# tiny_trained_model DIR WORK: the embedded world's tiny corpus (in WORK) and a tiny GPT-2
+# pretrained on it for a few steps with its own 512-id vocabulary: small, quick, and far from
+# uniform, so figures that agree on it agree for a reason. Needs $sft.
+tiny_trained_model() {
+    local dir=$1 work=$2
+    "$sft" world --out "$work" --size tiny --seed 1 > /dev/null
+    "$sft" pretrain --corpus "$work/corpus.train.txt" --out "$dir" --config tiny \
+        --vocab-size 512 --steps 30 --seed 1 --threads 1 > "$work/pretrain.log" 2>&1 ||
+        { cat "$work/pretrain.log"; return 1; }
+}
