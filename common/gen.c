@@ -5,8 +5,9 @@
  * whose B rows (one per unfinished sequence) go through each weight matrix once. At small B a
  * step is bound by reading the weights (0.5 GB for 124M): sgemm with 1..4 rows packs the
  * weight before using it, which costs more than the product, so those steps use sgemv per row
- * (measured on this machine: 43 GB/s for sgemv vs 17 GB/s for a 1-row sgemm over 226 MB of
- * weights; 4 rows: 14 ms vs 24 ms; 8 rows: sgemm wins).
+ * (measured on this machine, OpenBLAS 0.3.21: 43 GB/s for sgemv vs 17 GB/s for a 1-row
+ * sgemm over 226 MB of weights; a 124M decode step of 4 rows takes 53 ms with sgemv per row
+ * and 128 ms with sgemm; at 8 rows sgemm wins).
  * Vocabulary: B sequences, T positions, C channels, V vocabulary, L layers, NH heads, HS head
  * size; a "row" is one (sequence, position) token going through the model. */
 #include "gen.h"
@@ -20,9 +21,9 @@
 #include <omp.h>
 #endif
 
-#define GEN_PREFILL_ROWS 256 /* rows per prefill chunk: enough for sgemm to run near peak */
-#define GEN_GEMV_MAX_ROWS 4  /* up to this many rows, one sgemv per row (see the top) */
-#define GEN_ALIGN 64         /* bytes; every carved array starts on a cache line */
+#define GEN_PREFILL_ROWS  256 /* rows per prefill chunk: enough for sgemm to run near peak */
+#define GEN_GEMV_MAX_ROWS 4   /* up to this many rows, one sgemv per row (see the top) */
+#define GEN_ALIGN         64  /* bytes; every carved array starts on a cache line */
 /* A parallel region costs a wake-up and a barrier (and on a loaded machine, waiting for the
  * second thread's time slice): loops with less work than this many multiply-adds run on one
  * thread. A tiny model's decode step would otherwise spend its time in barriers. */
@@ -48,23 +49,23 @@ struct gen {
     float *fc, *fcg;  /* (R, 4C) MLP hidden before / after GELU */
     float *scratch;   /* (nthreads, T_max) attention scores of one (row, head) */
     /* head */
-    float *hlast;     /* (B_max, C) last prompt row of each sequence (prefill) */
-    float *hln;       /* (B_max, C) final layernorm output */
-    float *logits;    /* (B_max, V) one row per unfinished sequence, see logit_row */
-    float *prob;      /* (B_max, V) exp((logit - max) / temperature), one row per sequence */
-    float *sel;       /* (B_max, V) the same, reordered by top-k / top-p selection */
+    float *hlast;  /* (B_max, C) last prompt row of each sequence (prefill) */
+    float *hln;    /* (B_max, C) final layernorm output */
+    float *logits; /* (B_max, V) one row per unfinished sequence, see logit_row */
+    float *prob;   /* (B_max, V) exp((logit - max) / temperature), one row per sequence */
+    float *sel;    /* (B_max, V) the same, reordered by top-k / top-p selection */
     /* the run */
-    int64_t B;           /* sequences in the run; 0 = no run */
-    gen_opts_t opts;     /* of the run */
-    int64_t *lens;       /* (B_max) prompt lengths */
-    int64_t *logit_row;  /* (B_max) row of logits holding sequence b's next-token logits;
-                            -1 once b has finished */
-    int32_t *tokens;     /* (B_max, T_max) new tokens */
-    float *logprobs;     /* (B_max, T_max) their log-probs */
-    int64_t *count;      /* (B_max) new tokens so far */
-    bool *ended;         /* (B_max) stopped by eos */
-    bool *done;          /* (B_max) finished (eos, max_new or T_max) */
-    rng_t *rng;          /* (B_max) one stream per sequence */
+    int64_t B;          /* sequences in the run; 0 = no run */
+    gen_opts_t opts;    /* of the run */
+    int64_t *lens;      /* (B_max) prompt lengths */
+    int64_t *logit_row; /* (B_max) row of logits holding sequence b's next-token logits;
+                           -1 once b has finished */
+    int32_t *tokens;    /* (B_max, T_max) new tokens */
+    float *logprobs;    /* (B_max, T_max) their log-probs */
+    int64_t *count;     /* (B_max) new tokens so far */
+    bool *ended;        /* (B_max) stopped by eos */
+    bool *done;         /* (B_max) finished (eos, max_new or T_max) */
+    rng_t *rng;         /* (B_max) one stream per sequence */
 };
 
 /* ---- allocation ------------------------------------------------------------------------- */
@@ -82,8 +83,11 @@ static size_t carve(gen_t *g, char *base) {
     const size_t L = (size_t)cfg->n_layer, C = (size_t)cfg->n_embd, V = (size_t)cfg->vocab_size;
     const size_t Bm = (size_t)g->B_max, Tm = (size_t)g->T_max, R = (size_t)g->R;
     size_t off = 0;
-#define CARVE(field, n) do { size_t at_ = reserve(&off, (n) * sizeof *g->field); \
-                             if (base) g->field = (void *)(base + at_); } while (0)
+#define CARVE(field, n)                                                                            \
+    do {                                                                                           \
+        size_t at_ = reserve(&off, (n) * sizeof *g->field);                                        \
+        if (base) g->field = (void *)(base + at_);                                                 \
+    } while (0)
     CARVE(kcache, L * Bm * Tm * C);
     CARVE(vcache, L * Bm * Tm * C);
     CARVE(row_tok, R);
@@ -122,8 +126,9 @@ gen_t *gen_new(const gpt_model_t *model, int64_t B_max, int64_t T_max, err_t *er
     }
     const gpt_config_t *cfg = &model->cfg;
     if (B_max < 1 || T_max < 2 || T_max > cfg->n_positions) {
-        err_setf(err, "generator size B_max %lld, T_max %lld: need B_max >= 1 and "
-                      "2 <= T_max <= n_positions %lld",
+        err_setf(err,
+                 "generator size B_max %lld, T_max %lld: need B_max >= 1 and "
+                 "2 <= T_max <= n_positions %lld",
                  (long long)B_max, (long long)T_max, (long long)cfg->n_positions);
         return NULL;
     }
@@ -146,8 +151,8 @@ gen_t *gen_new(const gpt_model_t *model, int64_t B_max, int64_t T_max, err_t *er
 oom:
     err_setf(err, "out of memory for a generator of B_max %lld x T_max %lld (KV cache %.1f MB)",
              (long long)B_max, (long long)T_max,
-             2.0 * (double)cfg->n_layer * (double)B_max * (double)T_max *
-                 (double)cfg->n_embd * 4.0 / 1e6);
+             2.0 * (double)cfg->n_layer * (double)B_max * (double)T_max * (double)cfg->n_embd *
+                 4.0 / 1e6);
     gen_destroy(&g);
     return NULL;
 }
@@ -173,8 +178,8 @@ static int scratch_threads(const gen_t *g) {
 
 /* out(N×OC) = inp(N×C)·w(C×OC) + bias(OC): sgemm through ops, or one sgemv per row when N
  * is so small that sgemm's packing of w would dominate (see the top of the file). */
-static void matmul_rows(float *out, const float *inp, const float *w, const float *bias,
-                        int64_t N, int64_t C, int64_t OC) {
+static void matmul_rows(float *out, const float *inp, const float *w, const float *bias, int64_t N,
+                        int64_t C, int64_t OC) {
     if (N > GEN_GEMV_MAX_ROWS) {
         ops_matmul_forward(out, inp, w, bias, N, C, OC);
         return;
@@ -183,21 +188,21 @@ static void matmul_rows(float *out, const float *inp, const float *w, const floa
         float *o = out + n * OC;
         if (bias) memcpy(o, bias, (size_t)OC * sizeof(float));
         /* o(OC) = wᵀ(OC×C)·inp_n(C): w is row-major (C×OC), so transposed */
-        cblas_sgemv(CblasRowMajor, CblasTrans, (int)C, (int)OC, 1.0f, w, (int)OC, inp + n * C,
-                    1, bias ? 1.0f : 0.0f, o, 1);
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)C, (int)OC, 1.0f, w, (int)OC, inp + n * C, 1,
+                    bias ? 1.0f : 0.0f, o, 1);
     }
 }
 
 /* logits(N×V) = inp(N×C)·wteᵀ, the tied LM head; sgemv per row for small N as above. */
-static void lmhead_rows(float *logits, const float *inp, const float *wte, int64_t N,
-                        int64_t C, int64_t V) {
+static void lmhead_rows(float *logits, const float *inp, const float *wte, int64_t N, int64_t C,
+                        int64_t V) {
     if (N > GEN_GEMV_MAX_ROWS) {
         ops_lmhead_forward(logits, inp, wte, N, C, V);
         return;
     }
     for (int64_t n = 0; n < N; n++) /* logits_n(V) = wte(V×C)·inp_n(C) */
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)V, (int)C, 1.0f, wte, (int)C, inp + n * C,
-                    1, 0.0f, logits + n * V, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)V, (int)C, 1.0f, wte, (int)C, inp + n * C, 1,
+                    0.0f, logits + n * V, 1);
 }
 
 /* x[r] = wte[row_tok[r]] + wpe[row_pos[r]] for n rows. */
@@ -216,7 +221,9 @@ static void embed_rows(gen_t *g, int64_t n) {
 static size_t cache_at(const gen_t *g, int64_t l, int64_t b, int64_t h, int64_t t) {
     const int64_t NH = g->model->cfg.n_head, HS = g->model->cfg.n_embd / NH;
     return ((((size_t)l * (size_t)g->B_max + (size_t)b) * (size_t)NH + (size_t)h) *
-                (size_t)g->T_max + (size_t)t) * (size_t)HS;
+                (size_t)g->T_max +
+            (size_t)t) *
+           (size_t)HS;
 }
 
 /* Causal attention of layer l for n rows, each attending to its own sequence's positions
@@ -236,8 +243,8 @@ static void attention_rows(gen_t *g, int64_t l, int64_t n) {
         }
     }
     const float scale = 1.0f / sqrtf((float)HS);
-#pragma omp parallel for collapse(2) num_threads(scratch_threads(g)) \
-    if (work >= GEN_PARALLEL_MIN_WORK)
+#pragma omp parallel for collapse(2)                                                               \
+    num_threads(scratch_threads(g)) if (work >= GEN_PARALLEL_MIN_WORK)
     for (int64_t r = 0; r < n; r++) {
         for (int64_t h = 0; h < NH; h++) {
 #ifdef _OPENMP
@@ -297,8 +304,7 @@ static void forward_rows(gen_t *g, int64_t n) {
         matmul_rows(g->fc, g->ln, p->fcw + l * C * 4 * C, p->fcb + l * 4 * C, n, C, 4 * C);
         ops_gelu_forward(g->fcg, g->fc, n * 4 * C);
         /* (n×4C)·(4C×C) */
-        matmul_rows(g->proj, g->fcg, p->fcprojw + l * 4 * C * C, p->fcprojb + l * C, n, 4 * C,
-                    C);
+        matmul_rows(g->proj, g->fcg, p->fcprojw + l * 4 * C * C, p->fcprojb + l * C, n, 4 * C, C);
         ops_residual_forward(g->x, g->x2, g->proj, n * C);
     }
 }
@@ -370,7 +376,11 @@ static void partition3(float *x, int64_t lo, int64_t hi, float pv, int64_t *gt_e
 /* Median of the first, middle and last value of x[lo, hi). */
 static float pivot3(const float *x, int64_t lo, int64_t hi) {
     float a = x[lo], b = x[lo + (hi - lo) / 2], d = x[hi - 1];
-    if (a > b) { float t = a; a = b; b = t; }
+    if (a > b) {
+        float t = a;
+        a = b;
+        b = t;
+    }
     if (b > d) b = d;
     return a > b ? a : b;
 }
@@ -382,9 +392,12 @@ static void select_top_k(float *x, int64_t n, int64_t k) {
     while (hi - lo > 1) {
         int64_t a, b;
         partition3(x, lo, hi, pivot3(x, lo, hi), &a, &b);
-        if (k <= a) hi = a;
-        else if (k <= b) return;
-        else lo = b;
+        if (k <= a)
+            hi = a;
+        else if (k <= b)
+            return;
+        else
+            lo = b;
     }
 }
 
@@ -395,7 +408,7 @@ static int64_t select_top_p(float *x, int64_t n, double top_p) {
     double total = 0.0;
     for (int64_t i = 0; i < n; i++) total += (double)x[i];
     const double need = top_p * total;
-    double inside = 0.0; /* mass of x[0, lo): all larger than anything in [lo, n) */
+    double inside = 0.0;    /* mass of x[0, lo): all larger than anything in [lo, n) */
     int64_t lo = 0, hi = n; /* invariant: inside < need <= inside + mass of [lo, hi) */
     while (hi - lo > 1) {
         int64_t a, b;
@@ -490,37 +503,40 @@ static uint64_t mix64(uint64_t z) { /* splitmix64's finaliser */
     return z ^ (z >> 31);
 }
 
-static int check_run(const gen_t *g, const int32_t *prompts, int64_t stride,
-                     const int64_t *lens, int64_t B, const gen_opts_t *o, err_t *err) {
+static int check_run(const gen_t *g, const int32_t *prompts, int64_t stride, const int64_t *lens,
+                     int64_t B, const gen_opts_t *o, err_t *err) {
     const int64_t V = g->model->cfg.vocab_size;
     if (B < 1 || B > g->B_max)
         return err_setf(err, "generation batch of %lld sequences: the generator holds 1 to %lld",
                         (long long)B, (long long)g->B_max);
     if (!(o->temperature >= 0.0f) || !isfinite(o->temperature) || o->top_k < 0 ||
         !(o->top_p > 0.0f && o->top_p <= 1.0f) || o->max_new < 0 || o->eos_id >= V)
-        return err_setf(err, "bad sampling options: temperature %g (>= 0), top_k %lld (>= 0), "
-                             "top_p %g (in (0, 1]), max_new %lld (>= 0), eos_id %d (< %lld)",
+        return err_setf(err,
+                        "bad sampling options: temperature %g (>= 0), top_k %lld (>= 0), "
+                        "top_p %g (in (0, 1]), max_new %lld (>= 0), eos_id %d (< %lld)",
                         (double)o->temperature, (long long)o->top_k, (double)o->top_p,
                         (long long)o->max_new, (int)o->eos_id, (long long)V);
     for (int64_t b = 0; b < B; b++) {
         if (lens[b] < 1 || lens[b] >= g->T_max || lens[b] > stride)
-            return err_setf(err, "prompt %lld has %lld tokens: need 1 to %lld (T_max %lld "
-                                 "leaves room for a new token) and at most the row stride %lld",
+            return err_setf(err,
+                            "prompt %lld has %lld tokens: need 1 to %lld (T_max %lld "
+                            "leaves room for a new token) and at most the row stride %lld",
                             (long long)b, (long long)lens[b], (long long)(g->T_max - 1),
                             (long long)g->T_max, (long long)stride);
         for (int64_t t = 0; t < lens[b]; t++) {
             const int32_t id = prompts[b * stride + t];
             if (id < 0 || id >= V)
-                return err_setf(err, "prompt %lld: token %lld is %d, outside the vocabulary "
-                                     "[0, %lld)",
+                return err_setf(err,
+                                "prompt %lld: token %lld is %d, outside the vocabulary "
+                                "[0, %lld)",
                                 (long long)b, (long long)t, (int)id, (long long)V);
         }
     }
     return 0;
 }
 
-int gen_start(gen_t *g, const int32_t *prompts, int64_t stride, const int64_t *lens,
-              int64_t B, const gen_opts_t *opts, err_t *err) {
+int gen_start(gen_t *g, const int32_t *prompts, int64_t stride, const int64_t *lens, int64_t B,
+              const gen_opts_t *opts, err_t *err) {
     g->B = 0;
     if (check_run(g, prompts, stride, lens, B, opts, err)) return -1;
     g->B = B;
@@ -546,14 +562,14 @@ int64_t gen_step(gen_t *g) {
         if (g->done[b]) continue;
         const int64_t i = g->count[b];
         float lp;
-        const int32_t tok = sample_token(g->logits + g->logit_row[b] * V, V, &g->opts,
-                                         &g->rng[b], g->prob + b * V, g->sel + b * V, &lp);
+        const int32_t tok = sample_token(g->logits + g->logit_row[b] * V, V, &g->opts, &g->rng[b],
+                                         g->prob + b * V, g->sel + b * V, &lp);
         g->tokens[b * g->T_max + i] = tok;
         g->logprobs[b * g->T_max + i] = lp;
         g->count[b] = i + 1;
         g->ended[b] = tok == g->opts.eos_id;
-        g->done[b] = g->ended[b] || g->count[b] >= g->opts.max_new ||
-                     g->lens[b] + g->count[b] >= g->T_max;
+        g->done[b] =
+            g->ended[b] || g->count[b] >= g->opts.max_new || g->lens[b] + g->count[b] >= g->T_max;
     }
     /* 2. the unfinished sequences' new tokens, one row each */
     int64_t n = 0;
@@ -585,6 +601,10 @@ const float *gen_logits(const gen_t *g, int64_t b) {
 }
 
 gen_result_t gen_result(const gen_t *g) {
-    return (gen_result_t){.B = g->B, .stride = g->T_max, .tokens = g->tokens,
-                          .logprobs = g->logprobs, .count = g->count, .ended = g->ended};
+    return (gen_result_t){.B = g->B,
+                          .stride = g->T_max,
+                          .tokens = g->tokens,
+                          .logprobs = g->logprobs,
+                          .count = g->count,
+                          .ended = g->ended};
 }

@@ -31,9 +31,14 @@ typedef struct {
 } gen_opts_t;
 
 /* Plain multinomial sampling at temperature 1, no end-of-text, 64 new tokens. */
-#define GEN_OPTS_DEFAULT                                                                         \
-    ((gen_opts_t){.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .max_new = 64, .eos_id = -1,  \
-                  .seed = 0, .seq_offset = 0})
+#define GEN_OPTS_DEFAULT                                                                           \
+    ((gen_opts_t){.temperature = 1.0f,                                                             \
+                  .top_k = 0,                                                                      \
+                  .top_p = 1.0f,                                                                   \
+                  .max_new = 64,                                                                   \
+                  .eos_id = -1,                                                                    \
+                  .seed = 0,                                                                       \
+                  .seq_offset = 0})
 
 /* The outputs of the current (or last) run, borrowed from the generator: valid and unchanged
  * until the next gen_start / gen_run / gen_destroy. */
@@ -74,8 +79,8 @@ void gen_destroy(gen_t **gen);
  * never read. Afterwards gen_logits(b) gives each sequence's next-token logits.
  * -1 with err set (and an empty result) on B outside [1, B_max], a bad length or id, or bad
  * options (temperature < 0, top_k < 0, top_p outside (0, 1], max_new < 0, eos_id ≥ V). */
-int gen_start(gen_t *gen, const int32_t *prompts, int64_t stride, const int64_t *lens,
-              int64_t B, const gen_opts_t *opts, err_t *err);
+int gen_start(gen_t *gen, const int32_t *prompts, int64_t stride, const int64_t *lens, int64_t B,
+              const gen_opts_t *opts, err_t *err);
 
 /* One decode step: samples one token for every unfinished sequence from its current logits,
  * appends it with its log-prob, stops the sequence at eos_id, max_new or T_max total tokens,
@@ -86,8 +91,8 @@ int64_t gen_step(gen_t *gen);
 
 /* gen_start, then gen_step until every sequence has finished. 0, or -1 with err set as
  * gen_start. Outputs via gen_result. */
-int gen_run(gen_t *gen, const int32_t *prompts, int64_t stride, const int64_t *lens,
-            int64_t B, const gen_opts_t *opts, err_t *err);
+int gen_run(gen_t *gen, const int32_t *prompts, int64_t stride, const int64_t *lens, int64_t B,
+            const gen_opts_t *opts, err_t *err);
 
 /* Raw logits (V values, before temperature) that sequence b's next token will be sampled
  * from: after gen_start, the model's output at the last prompt token; after each gen_step,

@@ -1,7 +1,7 @@
 /* tests/test_gen.c: KV-cached generation against the full forward (the oracle), batch
  * independence, the sampling rules, log-probs, stopping, allocation and input errors. */
-#include "gen.h"
 #include "alloc_count.h"
+#include "gen.h"
 #include "gpt.h"
 #include "ops.h"
 #include "rng.h"
@@ -12,8 +12,8 @@
 
 /* T_max 32 and 12 prompts of up to 28 tokens exceed one prefill chunk (256 rows), so chunks
  * split prompts; batches of 1-4 rows take the sgemv path, larger ones sgemm. */
-static const gpt_config_t tiny = {.vocab_size = 97, .n_positions = 32, .n_layer = 2,
-                                  .n_head = 3, .n_embd = 48, .ln_eps = 1e-5f};
+static const gpt_config_t tiny = {
+    .vocab_size = 97, .n_positions = 32, .n_layer = 2, .n_head = 3, .n_embd = 48, .ln_eps = 1e-5f};
 enum { TMAX = 32, BMAX = 12 };
 
 /* A random tiny model. GPT-2's init alone gives near-uniform next-token distributions whose
@@ -80,8 +80,8 @@ static void build_full(int32_t *full, const int32_t *prompts, const int64_t *len
 /* At every step, each unfinished sequence's cached logits equal the full forward's over the
  * same tokens; at the end, the returned log-probs equal what PPO recomputes with
  * gpt_lm_logprobs at the sampling temperature (top-p truncation does not enter them). */
-static void check_against_full_forward(int64_t B, int64_t max_len, int64_t max_new,
-                                       uint64_t seed, bool sharp) {
+static void check_against_full_forward(int64_t B, int64_t max_len, int64_t max_new, uint64_t seed,
+                                       bool sharp) {
     err_t err = ERR_INIT;
     gpt_model_t *m = tiny_model(1, sharp);
     ck_assert_msg(!gpt_alloc(m, B, TMAX, false, &err), "%s", err.msg);
@@ -140,9 +140,9 @@ static void check_against_full_forward(int64_t B, int64_t max_len, int64_t max_n
 
 START_TEST(test_gen_matches_full_forward) {
     for (int sharp = 0; sharp < 2; sharp++) {
-        check_against_full_forward(1, 10, 12, 3, sharp);  /* sgemv path */
-        check_against_full_forward(3, 12, 10, 4, sharp);  /* ragged, sgemv path */
-        check_against_full_forward(12, 28, 6, 5, sharp);  /* prefill in two chunks, sgemm */
+        check_against_full_forward(1, 10, 12, 3, sharp); /* sgemv path */
+        check_against_full_forward(3, 12, 10, 4, sharp); /* ragged, sgemv path */
+        check_against_full_forward(12, 28, 6, 5, sharp); /* prefill in two chunks, sgemm */
     }
 }
 END_TEST
@@ -293,8 +293,7 @@ static void check_samples(const gen_opts_t *o, int64_t *off_argmax) {
             worst_lp = fmax(worst_lp, fabs(lp - (double)r.logprobs[b * r.stride + i]));
         }
     }
-    ck_assert_msg(worst_lp <= 1e-5, "log-probs differ from log_softmax(logits/T) by %g",
-                  worst_lp);
+    ck_assert_msg(worst_lp <= 1e-5, "log-probs differ from log_softmax(logits/T) by %g", worst_lp);
     gen_destroy(&g);
     gpt_destroy(&m);
 }
@@ -400,8 +399,12 @@ END_TEST
 /* The parallel paths (sampling over sequences, attention over rows × heads, each thread with
  * its own scratch) give what one thread gives. Big enough that gen's loops do go parallel. */
 START_TEST(test_gen_threads_agree) {
-    const gpt_config_t mid = {.vocab_size = 4096, .n_positions = 64, .n_layer = 2,
-                              .n_head = 4, .n_embd = 64, .ln_eps = 1e-5f};
+    const gpt_config_t mid = {.vocab_size = 4096,
+                              .n_positions = 64,
+                              .n_layer = 2,
+                              .n_head = 4,
+                              .n_embd = 64,
+                              .ln_eps = 1e-5f};
     enum { B = 12, T = 64, NEW = 12 };
     err_t err = ERR_INIT;
     gpt_model_t *m = gpt_new(&mid, GPT_HEAD_LM, &err);
