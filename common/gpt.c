@@ -209,7 +209,7 @@ int gpt_copy_params(gpt_model_t *dst, const gpt_model_t *src, err_t *err) {
 /* ---- activations ------------------------------------------------------------------------- */
 
 /* Everything one forward keeps for backward, as views into one slab. Per-layer buffers are
- * stacked (L, B, T, ...) when training and a single layer's worth otherwise (layer_stride 0).
+ * stacked (L, B, T, ...) when training and hold one layer otherwise (every layer reuses it).
  * Views are laid out for the current B×T: layer l of ln1 starts at ln1 + l·N·C (N = B·T). */
 struct gpt_acts {
     void *mem;          /* the activation slab */
@@ -331,11 +331,13 @@ int gpt_alloc(gpt_model_t *model, int64_t B_max, int64_t T_max, bool training, e
     if (B_max < 1 || T_max < 1 || T_max > cfg->n_positions)
         return err_setf(err, "bad batch shape %lld x %lld: need B >= 1 and 1 <= T <= n_positions %lld",
                         (long long)B_max, (long long)T_max, (long long)cfg->n_positions);
-    /* every sgemm dimension (N, V, 4C, T·T strides) must fit the int of the cblas API */
+    /* cblas takes int dimensions (N = B·T rows), and the slab sizes below are size_t: refuse
+     * shapes whose activations (~ rows × (V + L·(16C + NH·T)) floats) no machine could hold */
     const double rows = (double)B_max * (double)T_max;
-    if (rows * (double)(cfg->vocab_size > 4 * cfg->n_embd ? cfg->vocab_size : 4 * cfg->n_embd) >
-            9e18 ||
-        rows > (double)INT_MAX)
+    const double per_row = (double)cfg->vocab_size +
+                           (double)cfg->n_layer * (16.0 * (double)cfg->n_embd +
+                                                   (double)cfg->n_head * (double)T_max);
+    if (rows > (double)INT_MAX || rows * per_row * (double)sizeof(float) > 1e15)
         return err_setf(err, "batch %lld x %lld is too large for this model",
                         (long long)B_max, (long long)T_max);
     /* Build the new buffers first and swap them in only on success: a failure changes nothing. */

@@ -328,6 +328,9 @@ START_TEST(test_gpt_alloc_checks_sizes) {
     ck_assert_int_eq(gpt_alloc(m, 2, small.n_positions + 1, true, &err), -1);
     ck_assert_msg(strstr(err.msg, "n_positions"), "%s", err.msg);
     ck_assert_int_eq(gpt_alloc(m, 0, 4, true, &err), -1);
+    err_clear(&err);
+    ck_assert_int_eq(gpt_alloc(m, (int64_t)1 << 40, 8, true, &err), -1);
+    ck_assert_msg(strstr(err.msg, "too large"), "%s", err.msg);
     ck_assert(m->B_max == SB && m->T_max == ST); /* a failure changed nothing */
     ck_assert_int_eq(gpt_alloc(m, 3, small.n_positions, true, &(err_t)ERR_INIT), 0);
     ck_assert(m->grads_mem == grads); /* the gradient slab stays where it was */
