@@ -1,4 +1,5 @@
 #include "gpt.h"
+#include "ops.h"
 #include "alloc_count.h"
 #include "rng.h"
 #include <check.h>
@@ -104,6 +105,9 @@ struct check_ctx {
 /* Compares the gradient slab with central differences of c->loss at sampled points of every
  * tensor, within |Δ| ≤ 1e-2·|g| + 1e-3·max|g| (max over the tensor). */
 static void check_model_grad(gpt_model_t *m, const check_ctx *c, const char *what) {
+    /* hundreds of tiny forwards: one thread keeps them fast on a loaded machine (the gradient
+     * being checked was computed with the default threads) */
+    ops_set_threads(1);
     gpt_tensor_t t[64];
     const int64_t nt = gpt_tensors(m, t, 64);
     rng_t rng;
