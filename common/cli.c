@@ -550,3 +550,13 @@ int cli_install_stop_handler(err_t *err) {
 bool cli_stop_requested(void) {
     return stop_flag != 0;
 }
+
+#define CLI_GOMP_SPINCOUNT "10000" /* measured: see cli.h */
+
+void cli_runtime_init(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    /* Set before exec: if exec fails we carry on unchanged, and a child never loops. */
+    if (setenv("GOMP_SPINCOUNT", CLI_GOMP_SPINCOUNT, 1)) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("GOMP_SPINCOUNT");
+}

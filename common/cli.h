@@ -110,6 +110,17 @@ void cli_require(const char *prog, const char *flag, const char *value);
  * effect (what run.json records). */
 int cli_threads_apply(int n);
 
+/* How idle OpenMP threads wait. libgomp's default spins for ~300,000 iterations before it
+ * sleeps; on 2 cores that another process is also using, the spinning threads steal the core
+ * the working thread needs, and measured runs got 10-50x slower (the Check suite 2m20s vs 5s;
+ * 124M generation 1.4 vs 64 tokens/s). A short spin (GOMP_SPINCOUNT=10000, ~10 µs) keeps
+ * nearly all of the spin's benefit on an idle machine and none of its harm on a busy one.
+ * libgomp reads the variable once, when the program loads, so this sets it and re-executes
+ * the program (/proc/self/exe, same argv) — only when neither OMP_WAIT_POLICY nor
+ * GOMP_SPINCOUNT is set (a user's choice always wins) and never twice. Call it first thing in
+ * main; it returns when no re-execution happened or it failed (then nothing changes). */
+void cli_runtime_init(char **argv);
+
 /* ---- Progress on stderr. On a terminal: one live line, redrawn at most every
  * CLI_PROGRESS_TTY_INTERVAL seconds with "\r" and erase-to-end-of-line, cut to the terminal
  * width. Otherwise (a file, a pipe, CI): a plain line at the first step, every `every` steps

@@ -2,6 +2,7 @@
  * evaluation, tokenizing, and writing the embedded default world. Each command lives in its
  * own file (sft/<command>.c) and is listed in the table below. */
 #include "sft.h"
+#include "cli.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    cli_runtime_init(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -2,6 +2,7 @@
  * The Makefile generates build/.../suites.inc with one X(module) line per test file, so a new
  * test file needs no edit here. Select suites with CK_RUN_SUITE=name (Check's own variable);
  * CK_FORK=no runs in-process for gdb. */
+#include "cli.h"
 #include <check.h>
 #include <stdlib.h>
 
@@ -9,7 +10,9 @@
 #include "suites.inc"
 #undef X
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    cli_runtime_init(argv);
     SRunner *sr = srunner_create(NULL);
 #define X(name) srunner_add_suite(sr, test_##name##_suite());
 #include "suites.inc"

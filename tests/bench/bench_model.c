@@ -12,6 +12,7 @@
  *  3. KV-cached generation of the 124M model at batch 1, 8, 32 (prompt 32, 64 new tokens).
  * Prints a table and merges the figures into bench.json. --quick shrinks the repeats. */
 #include "bench_util.h"
+#include "cli.h"
 #include "gen.h"
 #include "gpt.h"
 #include "ops.h"
@@ -139,6 +140,7 @@ done:
 }
 
 int main(int argc, char **argv) {
+    cli_runtime_init(argv);
     const bool quick = argc > 1 && !strcmp(argv[1], "--quick");
     const int reps = quick ? 1 : 3;
     ops_set_threads(0);
