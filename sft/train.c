@@ -289,6 +289,10 @@ int sft_cmd_train(int argc, char **argv) {
     if (load_demos(&t.data.train, o.demos, &t.m, T, &err)) cli_die("sft", "%s", err.msg);
     if (o.val_demos && load_demos(&t.data.val, o.val_demos, &t.m, T, &err))
         cli_die("sft", "%s", err.msg);
+    /* activations for the longest example, not the whole context: a GPT-2 snapshot's 1024
+     * positions would size B x 1024 x 50257 logits for demonstrations of 100 tokens */
+    int64_t T_max = t.data.train.max_len;
+    if (t.data.val.max_len > T_max) T_max = t.data.val.max_len;
     if (data_order_init(&t.data.order, t.data.train.n, o.common.seed, &err))
         cli_die(PROG, "%s: %s", o.demos, err.msg);
     t.data.B = o.batch;
@@ -315,7 +319,7 @@ int sft_cmd_train(int argc, char **argv) {
                             .steps = steps,
                             .stop_at = o.stop_at,
                             .B_max = o.batch,
-                            .T_max = T,
+                            .T_max = T_max,
                             .optim = optim_config_default(),
                             .lr = o.lr,
                             .lr_min = o.lr_min,

@@ -100,8 +100,11 @@ int trainer_prepare_out(const char *out_dir, bool resume, bool overwrite, err_t 
         if (unlink(p) != 0 && errno != ENOENT)
             return err_setf(err, "%s: cannot remove: %s", p, strerror(errno));
     }
-    if (overwrite) {
-        snprintf(p, sizeof p, "%s/%s", out_dir, STATE_FILE);
+    /* the old checkpoint goes now, so a run that fails before its first checkpoint cannot
+     * leave the old model next to the new run.json (the tokenizer files are rewritten) */
+    static const char *const old[] = {STATE_FILE, "model.safetensors", "config.json"};
+    for (size_t i = 0; overwrite && i < sizeof old / sizeof old[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", out_dir, old[i]);
         if (unlink(p) != 0 && errno != ENOENT)
             return err_setf(err, "%s: cannot remove: %s", p, strerror(errno));
     }

@@ -79,8 +79,9 @@ int trainer_run(const trainer_config_t *cfg, gpt_model_t *model, trainer_data_t 
                 cli_run_t *run, cli_log_t *log, trainer_result_t *res, err_t *err);
 
 /* Refuses to start a fresh run in a directory holding a checkpoint (model.safetensors or
- * train_state.bin) unless overwrite; with overwrite, removes OUT/best's files so a stale best
- * cannot outlive its run. Does nothing for a resume (which needs the checkpoint: checked). */
+ * train_state.bin) unless overwrite, which removes that checkpoint. Either way OUT/best's files
+ * go, so a stale best cannot outlive its run. A resume only checks the checkpoint is there.
+ * Call it once every input has been checked: it is the first write. */
 int trainer_prepare_out(const char *out_dir, bool resume, bool overwrite, err_t *err);
 
 /* mkdir -p. */
