@@ -5,6 +5,7 @@
  * run: `sft: error: <stdin>:LINE: ...`, exit 1 (the lines before it are already written). */
 #include "cli.h"
 #include "data.h"
+#include "model_io.h"
 #include "sft.h"
 #include "tok.h"
 #include <getopt.h>
@@ -35,38 +36,6 @@ static void usage(FILE *out) {
             "  -h, --help       this help\n"
             "\n"
             "exit status: 0 ok, 1 bad input or tokenizer, 2 usage\n");
-}
-
-/* Appends s[0..n) to *out with every invalid UTF-8 sequence replaced by U+FFFD, one per
- * maximal invalid prefix (as Python's errors="replace"). out has room for 3n bytes. */
-static size_t utf8_sanitize(const unsigned char *s, size_t n, char *out) {
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c == 0xE0) lo = 0xA0;           /* no overlong 3-byte forms */
-        if (c == 0xED) hi = 0x9F;           /* no surrogates */
-        if (c == 0xF0) lo = 0x90;           /* no overlong 4-byte forms */
-        if (c == 0xF4) hi = 0x8F;           /* nothing past U+10FFFF */
-        if (c == 0xC0 || c == 0xC1 || c > 0xF4) len = 0;
-        size_t ok = len ? 1 : 0;
-        while (ok > 0 && ok < len && i + ok < n) {
-            unsigned char d = s[i + ok];
-            if (ok == 1 ? d < lo || d > hi : (d & 0xC0) != 0x80) break;
-            ok++;
-        }
-        if (len && ok == len) {
-            memcpy(out + k, s + i, len);
-            k += len;
-            i += len;
-        } else {
-            memcpy(out + k, "\xEF\xBF\xBD", 3);
-            k += 3;
-            i += ok ? ok : 1;
-        }
-    }
-    return k;
 }
 
 typedef struct {
@@ -127,7 +96,7 @@ static int decode_line(const tok_t *tok, const json_t *obj, tok_ids_t *ids, outb
     char *line = NULL;
     if (clean)
         o = json_pack("{s:s%}", "text", clean,
-                      utf8_sanitize((unsigned char *)bytes, (size_t)len, clean));
+                      sft_utf8_sanitize(bytes, (size_t)len, clean));
     if (o) line = json_dumps(o, 0); /* {"text": "..."}, UTF-8 as is */
     int rc = 0;
     if (!line || out_reserve(out, strlen(line) + 2)) {
