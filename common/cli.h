@@ -193,7 +193,8 @@ cli_log_t *cli_log_open(const char *path, bool append, err_t *err);
 /* Writes {"event": event, "elapsed_ms": t, ...fields} where fields is a json_pack object format
  * with its arguments: cli_log_event(log, &err, "train", "{s:I, s:f}", "step", step, "loss",
  * loss). Numbers for "f" must be finite (jansson refuses NaN/inf): pass a possibly non-finite
- * figure as "o" with cli_json_number(x). -1 with err set on a bad format or a write error. */
+ * figure as "o" with cli_json_number(x); "o" references are consumed even when log is NULL.
+ * -1 with err set on a bad format or a write error. */
 int cli_log_event(cli_log_t *log, err_t *err, const char *event, const char *fmt, ...);
 /* Same with a ready object (borrowed: its fields are added after "event" and "elapsed_ms"). */
 int cli_log_json(cli_log_t *log, const char *event, json_t *fields, err_t *err);

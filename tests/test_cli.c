@@ -395,6 +395,12 @@ START_TEST(test_cli_log_lines_parse) {
     ck_assert_ptr_null(cli_log_open(NULL, false, &err)); /* no --log: no error */
     ck_assert(!err_isset(&err));
     ck_assert_int_eq(cli_log_event(NULL, &err, "train", "{s:i}", "step", 1), 0);
+    /* An "o" argument is a reference handed over: consumed even with no log (no leak). */
+    json_t *x = json_real(1.5);
+    json_incref(x);
+    ck_assert_int_eq(cli_log_event(NULL, &err, "train", "{s:o}", "x", x), 0);
+    ck_assert_uint_eq(x->refcount, 1);
+    json_decref(x);
     cli_log_t *log = cli_log_open(path, false, &err);
     ck_assert_msg(log != NULL, "%s", err.msg);
     for (int step = 1; step <= 3; step++)
