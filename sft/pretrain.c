@@ -76,9 +76,8 @@ static const preset_t PRESETS[] = {
 typedef struct {
     const char *corpus, *val, *out, *tokenizer;
     const preset_t *preset;
-    int64_t vocab_size, steps, batch, seq, warmup, eval_every, val_batches, stop_at;
-    double lr, lr_min, weight_decay, grad_clip;
-    bool resume, overwrite;
+    int64_t vocab_size, steps, batch, seq, val_batches;
+    trainer_flags_t train; /* --lr, --warmup, --eval-every, --resume, ... */
     cli_opts_t common;
 } opts_t;
 
@@ -92,16 +91,7 @@ enum {
     O_STEPS,
     O_BATCH,
     O_SEQ,
-    O_LR,
-    O_LR_MIN,
-    O_WARMUP,
-    O_WD,
-    O_CLIP,
-    O_EVAL,
     O_VAL_BATCHES,
-    O_RESUME,
-    O_OVERWRITE,
-    O_STOP_AT
 };
 
 static const preset_t *preset_find(const char *name) {
@@ -121,31 +111,19 @@ static void parse(opts_t *o, int argc, char **argv) {
         {"steps", required_argument, NULL, O_STEPS},
         {"batch", required_argument, NULL, O_BATCH},
         {"seq", required_argument, NULL, O_SEQ},
-        {"lr", required_argument, NULL, O_LR},
-        {"lr-min", required_argument, NULL, O_LR_MIN},
-        {"warmup", required_argument, NULL, O_WARMUP},
-        {"weight-decay", required_argument, NULL, O_WD},
-        {"grad-clip", required_argument, NULL, O_CLIP},
-        {"eval-every", required_argument, NULL, O_EVAL},
         {"val-batches", required_argument, NULL, O_VAL_BATCHES},
-        {"resume", no_argument, NULL, O_RESUME},
-        {"overwrite", no_argument, NULL, O_OVERWRITE},
-        {"stop-at", required_argument, NULL, O_STOP_AT},
+        TRAINER_LONGOPTS,
         CLI_COMMON_LONGOPTS,
         {0},
     };
     *o = (opts_t){.preset = preset_find("small"),
                   .steps = 1000,
-                  .lr = -1,
-                  .lr_min = -1,
-                  .warmup = -1,
-                  .weight_decay = 0.1,
-                  .grad_clip = 1.0,
-                  .eval_every = 100,
+                  .train = TRAINER_FLAGS_INIT(100),
                   .common = CLI_OPTS_INIT};
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         if (cli_opts_handle(&o->common, PROG, c, optarg, argv)) continue;
+        if (trainer_flag(&o->train, PROG, c, optarg)) continue;
         switch (c) {
         case O_CORPUS:
             o->corpus = optarg;
@@ -175,35 +153,8 @@ static void parse(opts_t *o, int argc, char **argv) {
         case O_SEQ:
             o->seq = cli_arg_i64(PROG, "--seq", optarg, 1, 1 << 20);
             break;
-        case O_LR:
-            o->lr = cli_arg_f64(PROG, "--lr", optarg, 0, 1e4);
-            break;
-        case O_LR_MIN:
-            o->lr_min = cli_arg_f64(PROG, "--lr-min", optarg, 0, 1e4);
-            break;
-        case O_WARMUP:
-            o->warmup = cli_arg_i64(PROG, "--warmup", optarg, 0, INT64_C(1) << 40);
-            break;
-        case O_WD:
-            o->weight_decay = cli_arg_f64(PROG, "--weight-decay", optarg, 0, 10);
-            break;
-        case O_CLIP:
-            o->grad_clip = cli_arg_f64(PROG, "--grad-clip", optarg, 0, 1e30);
-            break;
-        case O_EVAL:
-            o->eval_every = cli_arg_i64(PROG, "--eval-every", optarg, 0, INT64_C(1) << 40);
-            break;
         case O_VAL_BATCHES:
             o->val_batches = cli_arg_i64(PROG, "--val-batches", optarg, 0, INT64_C(1) << 40);
-            break;
-        case O_RESUME:
-            o->resume = true;
-            break;
-        case O_OVERWRITE:
-            o->overwrite = true;
-            break;
-        case O_STOP_AT:
-            o->stop_at = cli_arg_i64(PROG, "--stop-at", optarg, 1, INT64_C(1) << 40);
             break;
         default:
             cli_usage_error(PROG, "unexpected option");
@@ -218,14 +169,14 @@ static void parse(opts_t *o, int argc, char **argv) {
     cli_require(PROG, "--out", o->out);
     if (o->vocab_size && o->tokenizer)
         cli_usage_error(PROG, "--vocab-size and --tokenizer exclude each other");
-    if (!o->resume && !o->vocab_size && !o->tokenizer)
+    if (!o->train.resume && !o->vocab_size && !o->tokenizer)
         cli_usage_error(PROG, "--vocab-size N or --tokenizer DIR is required");
-    if (o->resume && o->overwrite)
+    if (o->train.resume && o->train.overwrite)
         cli_usage_error(PROG, "--resume and --overwrite exclude each other");
     if (!o->batch) o->batch = o->preset->batch;
-    if (o->lr < 0) o->lr = o->preset->lr;
-    if (o->lr_min < 0) o->lr_min = o->lr / 10;
-    if (o->warmup < 0) o->warmup = o->steps / 20;
+    if (o->train.lr < 0) o->train.lr = o->preset->lr;
+    if (o->train.lr_min < 0) o->train.lr_min = o->train.lr / 10;
+    if (o->train.warmup < 0) o->train.warmup = o->steps / 20;
 }
 
 /* ---- data ------------------------------------------------------------------------------- */
@@ -316,8 +267,8 @@ static void release(pretrain_t *p) {
 
 /* The tokenizer: OUT's when resuming, DIR's with --tokenizer, else trained on the corpus. */
 static int load_tokenizer(pretrain_t *p, const opts_t *o, err_t *err) {
-    if (o->resume || o->tokenizer) {
-        p->tok = tok_load(o->resume ? o->out : o->tokenizer, err);
+    if (o->train.resume || o->tokenizer) {
+        p->tok = tok_load(o->train.resume ? o->out : o->tokenizer, err);
         return p->tok ? 0 : -1;
     }
     if (data_read_file(o->corpus, &p->corpus_text, &p->corpus_len, err)) return -1;
@@ -331,7 +282,7 @@ static int load_tokenizer(pretrain_t *p, const opts_t *o, err_t *err) {
 /* The starting model: OUT's last checkpoint on --resume, else the preset at random init. */
 static int make_model(pretrain_t *p, const opts_t *o, int64_t T, err_t *err) {
     const int64_t V = tok_vocab_size(p->tok);
-    if (o->resume) {
+    if (o->train.resume) {
         if (!(p->model = ckpt_load(o->out, NULL, err))) return -1;
         if (p->model->cfg.vocab_size != V || p->model->head != GPT_HEAD_LM)
             return err_setf(err,
@@ -362,15 +313,16 @@ static void settings(pretrain_t *p, const opts_t *o, int64_t T, const char *toke
                    "{s:s, s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f,"
                    " s:I, s:f, s:f, s:I, s:I, s:b, s:I}",
                    "corpus", o->corpus, "val", o->val ? json_string(o->val) : json_null(), "out",
-                   o->out, "config", o->resume ? "(from checkpoint)" : o->preset->name, "tokenizer",
-                   tokenizer_dir, "vocab_size", (json_int_t)c->vocab_size, "n_embd",
+                   o->out, "config", o->train.resume ? "(from checkpoint)" : o->preset->name,
+                   "tokenizer", tokenizer_dir, "vocab_size", (json_int_t)c->vocab_size, "n_embd",
                    (json_int_t)c->n_embd, "n_layer", (json_int_t)c->n_layer, "n_head",
                    (json_int_t)c->n_head, "n_positions", (json_int_t)c->n_positions, "steps",
                    (json_int_t)o->steps, "batch", (json_int_t)o->batch, "seq", (json_int_t)T, "lr",
-                   o->lr, "lr_min", o->lr_min, "warmup", (json_int_t)o->warmup, "weight_decay",
-                   o->weight_decay, "grad_clip", o->grad_clip, "eval_every",
-                   (json_int_t)o->eval_every, "val_batches", (json_int_t)p->data.val_batches,
-                   "resume", o->resume, "num_params", (json_int_t)p->model->num_params);
+                   o->train.lr, "lr_min", o->train.lr_min, "warmup", (json_int_t)o->train.warmup,
+                   "weight_decay", o->train.weight_decay, "grad_clip", o->train.grad_clip,
+                   "eval_every", (json_int_t)o->train.eval_every, "val_batches",
+                   (json_int_t)p->data.val_batches, "resume", o->train.resume, "num_params",
+                   (json_int_t)p->model->num_params);
 }
 
 static void summary(const pretrain_t *p, const opts_t *o, const trainer_result_t *r, double unigram,
@@ -409,7 +361,7 @@ int sft_cmd_pretrain(int argc, char **argv) {
     /* 1. read and check everything; nothing is written before this block ends */
     if (load_tokenizer(&p, &o, &err)) cli_die(PROG, "%s", err.msg);
     if (tok_eot_id(p.tok) < 0) cli_die(PROG, "the tokenizer has no \"<|endoftext|>\" token");
-    if (make_model(&p, &o, T ? T : (o.resume ? 1 : o.preset->n_positions), &err))
+    if (make_model(&p, &o, T ? T : (o.train.resume ? 1 : o.preset->n_positions), &err))
         cli_die(PROG, "%s", err.msg);
     const int64_t seq = T ? T : p.model->cfg.n_positions;
     if (p.corpus_text) {
@@ -433,11 +385,13 @@ int sft_cmd_pretrain(int argc, char **argv) {
                             &unigram_train, &err))
             cli_die(PROG, "%s", err.msg);
     }
-    if (trainer_prepare_out(o.out, o.resume, o.overwrite, &err)) cli_die(PROG, "%s", err.msg);
+    if (trainer_prepare_out(o.out, o.train.resume, o.train.overwrite, &err))
+        cli_die(PROG, "%s", err.msg);
 
     /* 2. write the tokenizer, then train */
     const char *tokenizer_dir = o.tokenizer ? o.tokenizer : o.out;
-    if (!o.resume && !o.tokenizer && (trainer_mkdirs(o.out, &err) || tok_save(p.tok, o.out, &err)))
+    if (!o.train.resume && !o.tokenizer &&
+        (trainer_mkdirs(o.out, &err) || tok_save(p.tok, o.out, &err)))
         cli_die(PROG, "%s", err.msg);
     rng_seed(&p.data.rng, o.common.seed ^ DATA_RNG_TAG);
     trainer_data_t data = {.ctx = &p.data,
@@ -451,18 +405,18 @@ int sft_cmd_pretrain(int argc, char **argv) {
                             .tokenizer_dir = tokenizer_dir,
                             .meta = ckpt_meta_default(),
                             .steps = o.steps,
-                            .stop_at = o.stop_at,
+                            .stop_at = o.train.stop_at,
                             .B_max = o.batch,
                             .T_max = seq,
                             .optim = optim_config_default(),
-                            .lr = o.lr,
-                            .lr_min = o.lr_min,
-                            .warmup = o.warmup,
-                            .grad_clip = o.grad_clip,
-                            .eval_every = o.eval_every,
-                            .resume = o.resume,
+                            .lr = o.train.lr,
+                            .lr_min = o.train.lr_min,
+                            .warmup = o.train.warmup,
+                            .grad_clip = o.train.grad_clip,
+                            .eval_every = o.train.eval_every,
+                            .resume = o.train.resume,
                             .seed = o.common.seed};
-    cfg.optim.weight_decay = o.weight_decay;
+    cfg.optim.weight_decay = o.train.weight_decay;
     snprintf(cfg.meta.template_name, sizeof cfg.meta.template_name, "%s", DATA_TEMPLATE_NAME);
     cfg.meta.eos_id = cfg.meta.pad_id = tok_eot_id(p.tok);
 
@@ -473,7 +427,7 @@ int sft_cmd_pretrain(int argc, char **argv) {
                    "unigram_nats", cli_json_number(unigram), "unigram_bits",
                    cli_json_number(unigram / log(2.0)));
     if (err_isset(&err)) cli_die(PROG, "run.json: %s", err.msg);
-    if (!(p.log = cli_log_open(o.common.log_path, o.resume, &err))) {
+    if (!(p.log = cli_log_open(o.common.log_path, o.train.resume, &err))) {
         if (err_isset(&err)) cli_die(PROG, "%s", err.msg);
     }
     if (isfinite(unigram))

@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROG "sft train"
+#define PROG         "sft train"
+#define SFT_TRAIN_LR 3e-4 /* default peak learning rate (--help says so) */
 
 #define HELP                                                                                       \
     "usage: sft train --base DIR --demos FILE --out DIR [options]\n"                               \
@@ -60,9 +61,8 @@
 
 typedef struct {
     const char *base, *demos, *val_demos, *out;
-    int64_t epochs, steps, batch, seq, warmup, eval_every, stop_at;
-    double lr, lr_min, weight_decay, grad_clip;
-    bool resume, overwrite;
+    int64_t epochs, steps, batch, seq;
+    trainer_flags_t train; /* --lr, --warmup, --eval-every, --resume, ... */
     cli_opts_t common;
 } opts_t;
 
@@ -75,15 +75,6 @@ enum {
     O_STEPS,
     O_BATCH,
     O_SEQ,
-    O_LR,
-    O_LR_MIN,
-    O_WARMUP,
-    O_WD,
-    O_CLIP,
-    O_EVAL,
-    O_RESUME,
-    O_OVERWRITE,
-    O_STOP_AT
 };
 
 static void parse(opts_t *o, int argc, char **argv) {
@@ -96,29 +87,15 @@ static void parse(opts_t *o, int argc, char **argv) {
         {"steps", required_argument, NULL, O_STEPS},
         {"batch", required_argument, NULL, O_BATCH},
         {"seq", required_argument, NULL, O_SEQ},
-        {"lr", required_argument, NULL, O_LR},
-        {"lr-min", required_argument, NULL, O_LR_MIN},
-        {"warmup", required_argument, NULL, O_WARMUP},
-        {"weight-decay", required_argument, NULL, O_WD},
-        {"grad-clip", required_argument, NULL, O_CLIP},
-        {"eval-every", required_argument, NULL, O_EVAL},
-        {"resume", no_argument, NULL, O_RESUME},
-        {"overwrite", no_argument, NULL, O_OVERWRITE},
-        {"stop-at", required_argument, NULL, O_STOP_AT},
+        TRAINER_LONGOPTS,
         CLI_COMMON_LONGOPTS,
         {0},
     };
-    *o = (opts_t){.batch = 16,
-                  .lr = 3e-4,
-                  .lr_min = -1,
-                  .warmup = -1,
-                  .weight_decay = 0.1,
-                  .grad_clip = 1.0,
-                  .eval_every = 50,
-                  .common = CLI_OPTS_INIT};
+    *o = (opts_t){.batch = 16, .train = TRAINER_FLAGS_INIT(50), .common = CLI_OPTS_INIT};
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         if (cli_opts_handle(&o->common, PROG, c, optarg, argv)) continue;
+        if (trainer_flag(&o->train, PROG, c, optarg)) continue;
         switch (c) {
         case O_BASE:
             o->base = optarg;
@@ -144,33 +121,6 @@ static void parse(opts_t *o, int argc, char **argv) {
         case O_SEQ:
             o->seq = cli_arg_i64(PROG, "--seq", optarg, 2, 1 << 20);
             break;
-        case O_LR:
-            o->lr = cli_arg_f64(PROG, "--lr", optarg, 0, 1e4);
-            break;
-        case O_LR_MIN:
-            o->lr_min = cli_arg_f64(PROG, "--lr-min", optarg, 0, 1e4);
-            break;
-        case O_WARMUP:
-            o->warmup = cli_arg_i64(PROG, "--warmup", optarg, 0, INT64_C(1) << 40);
-            break;
-        case O_WD:
-            o->weight_decay = cli_arg_f64(PROG, "--weight-decay", optarg, 0, 10);
-            break;
-        case O_CLIP:
-            o->grad_clip = cli_arg_f64(PROG, "--grad-clip", optarg, 0, 1e30);
-            break;
-        case O_EVAL:
-            o->eval_every = cli_arg_i64(PROG, "--eval-every", optarg, 0, INT64_C(1) << 40);
-            break;
-        case O_RESUME:
-            o->resume = true;
-            break;
-        case O_OVERWRITE:
-            o->overwrite = true;
-            break;
-        case O_STOP_AT:
-            o->stop_at = cli_arg_i64(PROG, "--stop-at", optarg, 1, INT64_C(1) << 40);
-            break;
         default:
             cli_usage_error(PROG, "unexpected option");
         }
@@ -184,10 +134,11 @@ static void parse(opts_t *o, int argc, char **argv) {
     cli_require(PROG, "--demos", o->demos);
     cli_require(PROG, "--out", o->out);
     if (o->epochs && o->steps) cli_usage_error(PROG, "--epochs and --steps exclude each other");
-    if (o->resume && o->overwrite)
+    if (o->train.resume && o->train.overwrite)
         cli_usage_error(PROG, "--resume and --overwrite exclude each other");
     if (!o->epochs && !o->steps) o->epochs = 2;
-    if (o->lr_min < 0) o->lr_min = o->lr / 10;
+    if (o->train.lr < 0) o->train.lr = SFT_TRAIN_LR;
+    if (o->train.lr_min < 0) o->train.lr_min = o->train.lr / 10;
 }
 
 /* ---- data ------------------------------------------------------------------------------- */
@@ -275,8 +226,9 @@ int sft_cmd_train(int argc, char **argv) {
     err_t err = ERR_INIT;
     train_t t = {0};
     /* 1. read and check everything; nothing is written before this block ends */
-    const char *src = o.resume ? o.out : o.base; /* model and tokenizer to start from */
-    if (o.resume && trainer_prepare_out(o.out, true, false, &err)) cli_die(PROG, "%s", err.msg);
+    const char *src = o.train.resume ? o.out : o.base; /* model and tokenizer to start from */
+    if (o.train.resume && trainer_prepare_out(o.out, true, false, &err))
+        cli_die(PROG, "%s", err.msg);
     if (sft_model_load(&t.m, src, &err)) cli_die(PROG, "%s", err.msg);
     ckpt_meta_t meta = t.m.meta;
     meta.eos_id = t.m.eos_id;
@@ -299,8 +251,8 @@ int sft_cmd_train(int argc, char **argv) {
     if (!(t.data.idx = malloc((size_t)o.batch * sizeof *t.data.idx)))
         cli_die(PROG, "out of memory");
     const int64_t steps = o.steps ? o.steps : (o.epochs * t.data.train.n + o.batch - 1) / o.batch;
-    const int64_t warmup = o.warmup >= 0 ? o.warmup : steps / 20;
-    if (!o.resume && trainer_prepare_out(o.out, false, o.overwrite, &err))
+    const int64_t warmup = o.train.warmup >= 0 ? o.train.warmup : steps / 20;
+    if (!o.train.resume && trainer_prepare_out(o.out, false, o.train.overwrite, &err))
         cli_die(PROG, "%s", err.msg);
 
     /* 2. train */
@@ -317,18 +269,18 @@ int sft_cmd_train(int argc, char **argv) {
                             .tokenizer_dir = src,
                             .meta = meta,
                             .steps = steps,
-                            .stop_at = o.stop_at,
+                            .stop_at = o.train.stop_at,
                             .B_max = o.batch,
                             .T_max = T_max,
                             .optim = optim_config_default(),
-                            .lr = o.lr,
-                            .lr_min = o.lr_min,
+                            .lr = o.train.lr,
+                            .lr_min = o.train.lr_min,
                             .warmup = warmup,
-                            .grad_clip = o.grad_clip,
-                            .eval_every = o.eval_every,
-                            .resume = o.resume,
+                            .grad_clip = o.train.grad_clip,
+                            .eval_every = o.train.eval_every,
+                            .resume = o.train.resume,
                             .seed = o.common.seed};
-    cfg.optim.weight_decay = o.weight_decay;
+    cfg.optim.weight_decay = o.train.weight_decay;
     if (cli_run_init(&t.run, PROG, argc, argv, &o.common, &err)) cli_die(PROG, "%s", err.msg);
     cli_json_merge(t.run.settings, &err,
                    "{s:s, s:s, s:o, s:s, s:o, s:I, s:I, s:I, s:f, s:f, s:I, s:f, s:f, s:I,"
@@ -336,15 +288,16 @@ int sft_cmd_train(int argc, char **argv) {
                    "base", o.base, "demos", o.demos, "val_demos",
                    o.val_demos ? json_string(o.val_demos) : json_null(), "out", o.out, "epochs",
                    o.epochs ? json_integer(o.epochs) : json_null(), "steps", (json_int_t)steps,
-                   "batch", (json_int_t)o.batch, "seq", (json_int_t)T, "lr", o.lr, "lr_min",
-                   o.lr_min, "warmup", (json_int_t)warmup, "weight_decay", o.weight_decay,
-                   "grad_clip", o.grad_clip, "eval_every", (json_int_t)o.eval_every, "resume",
-                   o.resume, "template", DATA_TEMPLATE_NAME);
+                   "batch", (json_int_t)o.batch, "seq", (json_int_t)T, "lr", o.train.lr, "lr_min",
+                   o.train.lr_min, "warmup", (json_int_t)warmup, "weight_decay",
+                   o.train.weight_decay, "grad_clip", o.train.grad_clip, "eval_every",
+                   (json_int_t)o.train.eval_every, "resume", o.train.resume, "template",
+                   DATA_TEMPLATE_NAME);
     cli_json_merge(t.run.results, &err, "{s:I, s:I, s:I}", "demos", (json_int_t)t.data.train.n,
                    "val_demos", (json_int_t)t.data.val.n, "max_len",
                    (json_int_t)t.data.train.max_len);
     if (err_isset(&err)) cli_die(PROG, "run.json: %s", err.msg);
-    if (!(t.log = cli_log_open(o.common.log_path, o.resume, &err)) && err_isset(&err))
+    if (!(t.log = cli_log_open(o.common.log_path, o.train.resume, &err)) && err_isset(&err))
         cli_die(PROG, "%s", err.msg);
     trainer_result_t r;
     if (trainer_run(&cfg, t.m.model, &data, &t.run, t.log, &r, &err)) {

@@ -467,3 +467,38 @@ int trainer_run(const trainer_config_t *cfg, gpt_model_t *model, trainer_data_t 
     free(t);
     return rc;
 }
+
+bool trainer_flag(trainer_flags_t *f, const char *prog, int c, const char *arg) {
+    const int64_t big = INT64_C(1) << 40;
+    switch (c) {
+    case TRAINER_O_LR:
+        f->lr = cli_arg_f64(prog, "--lr", arg, 0, 1e4);
+        return true;
+    case TRAINER_O_LR_MIN:
+        f->lr_min = cli_arg_f64(prog, "--lr-min", arg, 0, 1e4);
+        return true;
+    case TRAINER_O_WARMUP:
+        f->warmup = cli_arg_i64(prog, "--warmup", arg, 0, big);
+        return true;
+    case TRAINER_O_WD:
+        f->weight_decay = cli_arg_f64(prog, "--weight-decay", arg, 0, 10);
+        return true;
+    case TRAINER_O_CLIP:
+        f->grad_clip = cli_arg_f64(prog, "--grad-clip", arg, 0, 1e30);
+        return true;
+    case TRAINER_O_EVAL:
+        f->eval_every = cli_arg_i64(prog, "--eval-every", arg, 0, big);
+        return true;
+    case TRAINER_O_RESUME:
+        f->resume = true;
+        return true;
+    case TRAINER_O_OVERWRITE:
+        f->overwrite = true;
+        return true;
+    case TRAINER_O_STOP_AT:
+        f->stop_at = cli_arg_i64(prog, "--stop-at", arg, 1, big);
+        return true;
+    default:
+        return false;
+    }
+}

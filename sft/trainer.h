@@ -14,10 +14,61 @@
 #include "err.h"
 #include "gpt.h"
 #include "optim.h"
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #define TRAINER_MAX_DATA_SECTIONS 4
+
+/* The optimisation flags every training command shares, parsed in one place so each trainer
+ * spells and bounds them the same way (each command's --help states its own defaults).
+ * lr, lr_min and warmup < 0 mean "not given": the command fills in its default. */
+typedef struct {
+    double lr;           /* --lr X: peak learning rate */
+    double lr_min;       /* --lr-min X: floor of the cosine decay */
+    int64_t warmup;      /* --warmup N: linear warmup updates */
+    double weight_decay; /* --weight-decay X: AdamW decay on matrices */
+    double grad_clip;    /* --grad-clip X: global-norm clip, 0 = off */
+    int64_t eval_every;  /* --eval-every N: validate and checkpoint every N steps */
+    int64_t stop_at;     /* --stop-at N: stop after step N and save; 0 = never */
+    bool resume;         /* --resume: continue OUT's checkpoint exactly */
+    bool overwrite;      /* --overwrite: replace a checkpoint already in OUT */
+} trainer_flags_t;
+
+/* Not given: lr, lr_min, warmup; weight decay 0.1, clip 1, validation every eval steps. */
+#define TRAINER_FLAGS_INIT(eval)                                                                   \
+    ((trainer_flags_t){.lr = -1, .lr_min = -1, .warmup = -1, .weight_decay = 0.1,                \
+                       .grad_clip = 1.0, .eval_every = (eval)})
+
+enum {
+    TRAINER_O_LR = 0x200, /* clear of the commands' own option codes (0x100...) */
+    TRAINER_O_LR_MIN,
+    TRAINER_O_WARMUP,
+    TRAINER_O_WD,
+    TRAINER_O_CLIP,
+    TRAINER_O_EVAL,
+    TRAINER_O_RESUME,
+    TRAINER_O_OVERWRITE,
+    TRAINER_O_STOP_AT
+};
+
+/* Rows for a getopt_long table. */
+// clang-format off
+#define TRAINER_LONGOPTS                                             \
+    {"lr", required_argument, NULL, TRAINER_O_LR},                   \
+    {"lr-min", required_argument, NULL, TRAINER_O_LR_MIN},           \
+    {"warmup", required_argument, NULL, TRAINER_O_WARMUP},           \
+    {"weight-decay", required_argument, NULL, TRAINER_O_WD},         \
+    {"grad-clip", required_argument, NULL, TRAINER_O_CLIP},          \
+    {"eval-every", required_argument, NULL, TRAINER_O_EVAL},         \
+    {"resume", no_argument, NULL, TRAINER_O_RESUME},                 \
+    {"overwrite", no_argument, NULL, TRAINER_O_OVERWRITE},           \
+    {"stop-at", required_argument, NULL, TRAINER_O_STOP_AT}
+// clang-format on
+
+/* Takes getopt_long's result c: true when it was one of TRAINER_LONGOPTS (stored in f),
+ * false otherwise. A bad value is a usage error naming the flag (exit 2, via cli). */
+bool trainer_flag(trainer_flags_t *f, const char *prog, int c, const char *arg);
 
 /* Where batches come from. Both batch functions write (B, T) row-major into buffers of
  * B_max × T_max (B ≤ B_max, T ≤ T_max) and never allocate; targets < 0 are not trained. */
