@@ -120,13 +120,14 @@ void rl_running_normalize(const rl_running_t *run, float *x, int64_t n, bool shi
 /* Clipped surrogate policy loss (PPO, as TRL): with ratio = exp(logp − old_logp) per token,
  *     loss = mean_tokens max(−A·ratio, −A·clip(ratio, 1 − ε, 1 + ε)),
  * the mean over every response token of the batch (not per row). logp from this forward,
- * old_logp recorded at rollout (both at the sampling temperature), advantages whitened. */
+ * old_logp recorded at rollout (both at the sampling temperature), advantages whitened.
+ * clip = ε (PPO's 0.2; INFINITY: the plain policy gradient −A·ratio). */
 typedef struct {
     double loss;      /* what forward returns */
     double clipfrac;  /* share of tokens where the clipped branch is the larger (no gradient) */
     double approx_kl; /* 0.5 · mean (logp − old_logp)², TRL's approxkl (k2 estimator of
                          KL(old ‖ new)); mean (ratio − 1) − log ratio (k3) is not reported */
-    double ratio;     /* mean ratio (1 on the first minibatch of an epoch) */
+    double ratio;     /* mean ratio (≈ 1 before the rollout's first update) */
     int64_t tokens;   /* response tokens (the mean's denominator) */
 } rl_policy_stats_t;
 
@@ -141,7 +142,8 @@ void rl_policy_backward(float *dlogp, const float *logp, const float *old_logp,
 
 /* Clipped value loss (TRL; Huang et al. detail "value function loss clipping"):
  *     loss = 0.5 · mean_tokens max((V − R)², (clip(V, V_old − ε_v, V_old + ε_v) − R)²)
- * with V the value model's output now, V_old at rollout, R the GAE returns. */
+ * with V the value model's output now, V_old at rollout, R the GAE returns. clip = ε_v
+ * (INFINITY: no clipping, the plain squared error). */
 typedef struct {
     double loss;     /* what forward returns */
     double clipfrac; /* share of tokens where the clipped term is the larger (no gradient) */
