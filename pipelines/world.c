@@ -47,8 +47,9 @@ const char *world_size_name(world_size_t size) {
 }
 
 typedef struct {
-    FILE *f;
-    char path[PATH_MAX], tmp[PATH_MAX];
+    FILE *f;                            /* open while writing; NULL once closed */
+    char path[PATH_MAX], tmp[PATH_MAX]; /* the file and its temporary (path + ".tmp") */
+    bool pending;                       /* tmp is ours and not renamed yet: remove on failure */
     int64_t bytes, lines;
 } out_t;
 
@@ -158,14 +159,24 @@ static int sync_dir(const char *dir, err_t *err) {
     return 0;
 }
 
+/* Names the six files and opens their temporaries. A name taken by a directory is refused
+ * here, before anything is written: no rename could replace it, and failing at the last rename
+ * would leave the earlier files of the new world next to the rest of an old one. */
 static int open_outputs(const char *dir, out_t *outs, err_t *err) {
     for (int i = 0; i < WORLD_NFILES; i++) {
         out_t *o = &outs[i];
+        struct stat st;
         if (snprintf(o->path, sizeof o->path, "%s/%s", dir, file_names[i]) >= (int)sizeof o->path ||
             snprintf(o->tmp, sizeof o->tmp, "%s.tmp", o->path) >= (int)sizeof o->tmp)
             return err_setf(err, "%s: path too long", dir);
+        if (!lstat(o->path, &st) && S_ISDIR(st.st_mode))
+            return err_setf(err, "%s: is a directory, not a file the world can replace", o->path);
+    }
+    for (int i = 0; i < WORLD_NFILES; i++) {
+        out_t *o = &outs[i];
         o->f = fopen(o->tmp, "w");
         if (!o->f) return err_setf(err, "%s: %s", o->tmp, strerror(errno));
+        o->pending = true;
     }
     return 0;
 }
@@ -192,11 +203,13 @@ int world_write(const char *dir, uint64_t seed, world_size_t size, world_stats_t
         goto fail;
     for (int i = 0; i < WORLD_NFILES; i++)
         if (out_close(&outs[i], err)) goto fail;
-    for (int i = 0; i < WORLD_NFILES; i++)
+    for (int i = 0; i < WORLD_NFILES; i++) {
         if (rename(outs[i].tmp, outs[i].path)) {
             err_setf(err, "%s: %s", outs[i].path, strerror(errno));
             goto fail;
         }
+        outs[i].pending = false;
+    }
     if (sync_dir(dir, err)) goto fail;
     for (int i = 0; i < WORLD_NFILES; i++) {
         snprintf(stats->files[i].name, sizeof stats->files[i].name, "%s", file_names[i]);
@@ -207,7 +220,7 @@ int world_write(const char *dir, uint64_t seed, world_size_t size, world_stats_t
 fail:
     for (int i = 0; i < WORLD_NFILES; i++) {
         if (outs[i].f) fclose(outs[i].f);
-        if (rc && outs[i].tmp[0]) unlink(outs[i].tmp); /* renamed ones are gone already */
+        if (outs[i].pending) unlink(outs[i].tmp);
     }
     free(outs);
     return rc;

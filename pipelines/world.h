@@ -146,8 +146,10 @@ typedef struct {
  *   prompts.train.jsonl, prompts.val.jsonl {"prompt": ...}
  * Train and val are disjoint: a prompt string (a corpus paragraph) goes to val iff its hash
  * says so, whatever the seed. The same (seed, size) gives the same bytes. All six files are
- * written to temporary names and renamed into place only once all are complete. stats may be
- * NULL. -1 with err set ("data/demos.train.jsonl.tmp: No space left on device"). */
+ * written to temporary names (NAME.tmp) and renamed into place only once all are complete; a
+ * failure removes the temporaries, so the directory keeps what it had (a name taken by a
+ * directory is refused before anything is written). stats may be NULL. -1 with err set
+ * ("data/demos.train.jsonl.tmp: No space left on device"). */
 int world_write(const char *dir, uint64_t seed, world_size_t size, world_stats_t *stats,
                 err_t *err);
 #endif /* RLHF_WORLD_H */

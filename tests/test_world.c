@@ -3,11 +3,15 @@
 #include "world.h"
 #include <check.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *const file_names[WORLD_NFILES] = {"corpus.train.txt",    "corpus.val.txt",
@@ -242,6 +246,132 @@ START_TEST(test_world_write_fails_cleanly) {
     ck_assert_int_eq(world_write(dir, 1, (world_size_t)99, NULL, &err), -1);
     unlink(file);
     rmdir(dir);
+}
+END_TEST
+
+/* The six files of a world, read whole (for "nothing changed" checks). */
+typedef struct {
+    char *text[WORLD_NFILES];
+    size_t len[WORLD_NFILES];
+} snapshot_t;
+
+static void snapshot_take(const char *dir, snapshot_t *s) {
+    for (int i = 0; i < WORLD_NFILES; i++) s->text[i] = slurp(dir, file_names[i], &s->len[i]);
+}
+
+/* Every file but `skip` (-1: none) is still byte for byte what s holds. */
+static void snapshot_check(const char *dir, const snapshot_t *s, int skip) {
+    for (int i = 0; i < WORLD_NFILES; i++) {
+        if (i == skip) continue;
+        size_t len;
+        char *now = slurp(dir, file_names[i], &len);
+        ck_assert_msg(len == s->len[i] && !memcmp(now, s->text[i], len),
+                      "%s changed by a failed write", file_names[i]);
+        free(now);
+    }
+}
+
+static void snapshot_release(snapshot_t *s) {
+    for (int i = 0; i < WORLD_NFILES; i++) free(s->text[i]);
+}
+
+/* Entries of dir (without . and ..); fails the test on any *.tmp. */
+static int count_entries_no_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        size_t len = strlen(e->d_name);
+        ck_assert_msg(len < 4 || strcmp(e->d_name + len - 4, ".tmp"), "%s/%s left behind", dir,
+                      e->d_name);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* world_write in a child process whose files may not grow past max_bytes (RLIMIT_FSIZE binds
+ * root too; SIGXFSZ ignored, so write() fails with EFBIG). Returns world_write's result; the
+ * child's error message goes to msg. */
+static int write_world_limited(const char *dir, uint64_t seed, rlim_t max_bytes, char *msg,
+                               size_t cap) {
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {max_bytes, max_bytes};
+        if (setrlimit(RLIMIT_FSIZE, &rl)) _exit(3);
+        err_t err = ERR_INIT;
+        int rc = world_write(dir, seed, WORLD_TINY, NULL, &err);
+        if (write(fds[1], err.msg, strlen(err.msg)) < 0) _exit(4);
+        _exit(rc ? 1 : 0);
+    }
+    close(fds[1]);
+    ssize_t n = read(fds[0], msg, cap - 1);
+    msg[n > 0 ? n : 0] = '\0';
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) <= 1, "child status %d", status);
+    return WEXITSTATUS(status) ? -1 : 0;
+}
+
+/* A write that fails in the middle of a file (the file size limit is hit while the corpus is
+ * written) leaves no temporary file, and an older world in the directory stays as it was. */
+START_TEST(test_world_write_fails_midway_leaves_nothing) {
+    char dir[64], fresh[64], msg[600];
+    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(fresh, sizeof fresh);
+    write_world(dir, 1, WORLD_TINY, NULL);
+    snapshot_t old;
+    snapshot_take(dir, &old);
+    ck_assert_int_eq(write_world_limited(dir, 2, 20000, msg, sizeof msg), -1);
+    ck_assert_msg(strstr(msg, "corpus.train.txt.tmp: File too large"), "%s", msg);
+    ck_assert_int_eq(count_entries_no_tmp(dir), WORLD_NFILES);
+    snapshot_check(dir, &old, -1);
+    /* into an empty directory: it stays empty */
+    ck_assert_int_eq(write_world_limited(fresh, 2, 20000, msg, sizeof msg), -1);
+    ck_assert_int_eq(count_entries_no_tmp(fresh), 0);
+    /* the limit itself is not what fails: with room for the largest file the write succeeds */
+    ck_assert_int_eq(write_world_limited(fresh, 2, 1 << 20, msg, sizeof msg), 0);
+    ck_assert_int_eq(count_entries_no_tmp(fresh), WORLD_NFILES);
+    snapshot_release(&old);
+    rm_world(dir);
+    rm_world(fresh);
+}
+END_TEST
+
+/* The last file's name is taken by a non-empty directory, which no rename can replace: the
+ * write fails naming it, before any file is renamed into place, so the old world's other five
+ * files are untouched (not a mix of two worlds) and no temporary is left. */
+START_TEST(test_world_write_blocked_target_keeps_old_world) {
+    char dir[64], path[128], inner[160];
+    make_tmpdir(dir, sizeof dir);
+    write_world(dir, 1, WORLD_TINY, NULL);
+    snapshot_t old;
+    snapshot_take(dir, &old);
+    const int last = WORLD_NFILES - 1;
+    snprintf(path, sizeof path, "%s/%s", dir, file_names[last]);
+    snprintf(inner, sizeof inner, "%s/keep", path);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(mkdir(path, 0777), 0);
+    FILE *f = fopen(inner, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("x\n", f);
+    fclose(f);
+    err_t err = ERR_INIT;
+    ck_assert_int_eq(world_write(dir, 2, WORLD_TINY, NULL, &err), -1);
+    ck_assert_msg(strstr(err.msg, file_names[last]), "%s", err.msg);
+    ck_assert_int_eq(count_entries_no_tmp(dir), WORLD_NFILES);
+    snapshot_check(dir, &old, last);
+    unlink(inner);
+    rmdir(path);
+    snapshot_release(&old);
+    rm_world(dir);
 }
 END_TEST
 
@@ -507,6 +637,8 @@ Suite *test_world_suite(void) {
     tcase_add_test(tc, test_world_files_parse_and_splits_are_disjoint);
     tcase_add_test(tc, test_world_small_sizes_within_bounds);
     tcase_add_test(tc, test_world_write_fails_cleanly);
+    tcase_add_test(tc, test_world_write_fails_midway_leaves_nothing);
+    tcase_add_test(tc, test_world_write_blocked_target_keeps_old_world);
     tcase_add_test(tc, test_world_kind_rates);
     tcase_add_test(tc, test_world_judge_prefers_good_demos);
     tcase_add_test(tc, test_world_judge_hand_cases);
