@@ -371,3 +371,86 @@ void world_rank(const char *prompt, const char *const *responses, int k, double 
         rank[order[i]] = r;
     }
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Labeler agreement (world.h gives the formula). */
+
+#define MAX_PAIRS (WORLD_RANK_MAX * (WORLD_RANK_MAX - 1) / 2)
+
+/* Gold-score gaps |g_a − g_b| of the pairs of distinct texts among k responses to prompt, into
+ * gaps (room for k·(k − 1)/2); returns how many. */
+static int score_gaps(const char *prompt, const char *const *responses, int k, double *gaps) {
+    assert(k >= 1 && k <= WORLD_RANK_MAX);
+    double g[WORLD_RANK_MAX];
+    int m = 0;
+    for (int a = 0; a < k; a++) g[a] = world_gold_score(prompt, responses[a]);
+    for (int a = 0; a < k; a++)
+        for (int b = a + 1; b < k; b++)
+            if (strcmp(responses[a], responses[b])) gaps[m++] = fabs(g[a] - g[b]);
+    return m;
+}
+
+/* P(two labelers order a pair alike), for the pair's gold gap >= 0:
+ * p = Φ(gap / (noise·√2)) = ½·erfc(−gap / (2·noise)). */
+static double pair_agreement(double gap, double noise) {
+    if (noise == 0.0) return 1.0;
+    double p = 0.5 * erfc(-gap / (2.0 * noise));
+    return p * p + (1.0 - p) * (1.0 - p);
+}
+
+static double mean_agreement(const double *gaps, int64_t m, double noise) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < m; i++) sum += pair_agreement(gaps[i], noise);
+    return sum / (double)m;
+}
+
+double world_agreement(const char *const *prompts, const char *const *responses, int n, int k,
+                       double noise) {
+    assert(n >= 0 && noise >= 0.0);
+    double gaps[MAX_PAIRS], sum = 0.0;
+    int64_t pairs = 0;
+    for (int i = 0; i < n; i++) {
+        int m = score_gaps(prompts[i], responses + (size_t)i * (size_t)k, k, gaps);
+        for (int j = 0; j < m; j++) sum += pair_agreement(gaps[j], noise);
+        pairs += m;
+    }
+    return pairs ? sum / (double)pairs : (double)NAN;
+}
+
+int world_agreement_noise(const char *const *prompts, const char *const *responses, int n, int k,
+                          double target, double *noise, err_t *err) {
+    assert(n >= 0 && k >= 1 && k <= WORLD_RANK_MAX);
+    const double least = 1e-9; /* "nearly noise-free": below any gap the judge makes */
+    double *gaps = malloc(((size_t)n * (size_t)(k * (k - 1) / 2) + 1) * sizeof *gaps);
+    if (!gaps) return err_setf(err, "out of memory for the pairs of %d prompts", n);
+    int64_t m = 0;
+    for (int i = 0; i < n; i++)
+        m += score_gaps(prompts[i], responses + (size_t)i * (size_t)k, k, gaps + m);
+    int rc = -1;
+    double most = m ? mean_agreement(gaps, m, least) : 0.0;
+    if (!m) {
+        err_setf(err, "no pair of distinct responses to rank");
+    } else if (!(target > 0.5)) {
+        err_setf(err, "target agreement %.3f: labelers who guess already agree on half the pairs",
+                 target);
+    } else if (!(target < most)) {
+        err_setf(err,
+                 "target agreement %.3f: labelers with any noise above 0 agree on at most %.3f of "
+                 "these %lld pairs (pairs of equal gold score are coin flips)",
+                 target, most, (long long)m);
+    } else {
+        double lo = least, hi = 1.0; /* agreement(lo) > target >= agreement(hi) */
+        for (int i = 0; i < 200 && mean_agreement(gaps, m, hi) > target; i++) lo = hi, hi *= 2;
+        for (int i = 0; i < 200 && hi > lo * (1 + 1e-9); i++) {
+            double mid = sqrt(lo * hi); /* the noise spans decades: bisect its logarithm */
+            if (mean_agreement(gaps, m, mid) > target)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        *noise = sqrt(lo * hi);
+        rc = 0;
+    }
+    free(gaps);
+    return rc;
+}

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -628,6 +629,137 @@ START_TEST(test_world_rank_noisy_mostly_agrees) {
 }
 END_TEST
 
+/* n prompts with k demonstrator responses each (the stand-in for an SFT model's samples). */
+typedef struct {
+    int n, k;
+    char (*prompt)[WORLD_TEXT_MAX], (*response)[WORLD_TEXT_MAX];
+    const char **prompts, **responses; /* responses[i·k + j]: the j-th response to prompts[i] */
+} ranking_set_t;
+
+static void ranking_set_make(ranking_set_t *rs, int n, int k, uint64_t seed) {
+    rng_t r;
+    rng_seed(&r, seed);
+    rs->n = n;
+    rs->k = k;
+    rs->prompt = malloc((size_t)n * WORLD_TEXT_MAX);
+    rs->response = malloc((size_t)n * (size_t)k * WORLD_TEXT_MAX);
+    rs->prompts = malloc((size_t)n * sizeof *rs->prompts);
+    rs->responses = malloc((size_t)n * (size_t)k * sizeof *rs->responses);
+    ck_assert(rs->prompt && rs->response && rs->prompts && rs->responses);
+    err_t err = ERR_INIT;
+    for (int i = 0; i < n; i++) {
+        world_sample_prompt(&r, -1, rs->prompt[i], WORLD_TEXT_MAX);
+        rs->prompts[i] = rs->prompt[i];
+        for (int j = 0; j < k; j++) {
+            char *out = rs->response[i * k + j];
+            ck_assert(!world_demonstrate(&r, rs->prompt[i], world_sample_kind(&r), out,
+                                         WORLD_TEXT_MAX, &err));
+            rs->responses[i * k + j] = out;
+        }
+    }
+}
+
+static void ranking_set_release(ranking_set_t *rs) {
+    free(rs->prompt);
+    free(rs->response);
+    free(rs->prompts);
+    free(rs->responses);
+}
+
+/* Hand cases of the formula: a pair whose gold scores differ by d at noise d/√2 is ordered the
+ * better way round with Φ(1) by each labeler, so two agree with Φ(1)² + (1 − Φ(1))². */
+START_TEST(test_world_agreement_formula) {
+    const char *p[] = {"What is 6 times 7?"};
+    const char *pair[] = {"It is 42.", "It is 41."};
+    double d = world_gold_score(p[0], pair[0]) - world_gold_score(p[0], pair[1]);
+    ck_assert_double_eq_tol(d, 0.9, 1e-12);
+    ck_assert_double_eq_tol(world_agreement(p, pair, 1, 2, d / sqrt(2.0)), 0.7330324713, 1e-9);
+    ck_assert_double_eq(world_agreement(p, pair, 1, 2, 0.0), 1.0);
+    ck_assert_double_eq_tol(world_agreement(p, pair, 1, 2, 1e6), 0.5, 1e-6);
+    /* identical texts are no pair; a duplicate adds a second copy of the same pair */
+    const char *same[] = {"It is 42.", "It is 42."};
+    ck_assert(isnan(world_agreement(p, same, 1, 2, 0.3)));
+    const char *dup[] = {"It is 42.", "It is 42.", "It is 41."};
+    ck_assert_double_eq_tol(world_agreement(p, dup, 1, 3, 0.3), world_agreement(p, pair, 1, 2, 0.3),
+                            1e-12);
+    /* equal gold scores: both labelers tie at noise 0, a coin flip at any noise */
+    const char *tie[] = {"It is 42.", "6 times 7 is 42."};
+    ck_assert_double_eq(world_gold_score(p[0], tie[0]), world_gold_score(p[0], tie[1]));
+    ck_assert_double_eq(world_agreement(p, tie, 1, 2, 0.0), 1.0);
+    ck_assert_double_eq_tol(world_agreement(p, tie, 1, 2, 0.01), 0.5, 1e-12);
+    /* two prompts: the mean over all pairs */
+    const char *two_p[] = {"What is 6 times 7?", "What is 6 times 7?"};
+    const char *two_r[] = {"It is 42.", "It is 41.", "It is 42.", "6 times 7 is 42."};
+    double a = world_agreement(two_p, two_r, 2, 2, 0.3);
+    ck_assert_double_eq_tol(a, (world_agreement(p, pair, 1, 2, 0.3) + 0.5) / 2, 1e-12);
+}
+END_TEST
+
+/* The formula is what two independent world_rank labelers do: on demonstrator responses, the
+ * share of distinct-text pairs they order alike matches world_agreement within sampling error,
+ * at a low and a high noise. */
+START_TEST(test_world_agreement_matches_two_labelers) {
+    ranking_set_t rs;
+    ranking_set_make(&rs, 300, 4, 31);
+    rng_t r1, r2;
+    rng_seed(&r1, 32);
+    rng_seed(&r2, 33);
+    const double noises[] = {0.1, 0.5};
+    for (int t = 0; t < 2; t++) {
+        int64_t agree = 0, pairs = 0;
+        for (int rep = 0; rep < 10; rep++)
+            for (int i = 0; i < rs.n; i++) {
+                const char *const *resp = rs.responses + i * rs.k;
+                int order[4], rank1[4], rank2[4];
+                world_rank(rs.prompts[i], resp, rs.k, noises[t], &r1, order, rank1);
+                world_rank(rs.prompts[i], resp, rs.k, noises[t], &r2, order, rank2);
+                for (int a = 0; a < rs.k; a++)
+                    for (int b = a + 1; b < rs.k; b++) {
+                        if (!strcmp(resp[a], resp[b])) continue;
+                        pairs++;
+                        agree += (rank1[a] < rank1[b]) == (rank2[a] < rank2[b]);
+                    }
+            }
+        double seen = (double)agree / (double)pairs;
+        double want = world_agreement(rs.prompts, rs.responses, rs.n, rs.k, noises[t]);
+        ck_assert_msg(fabs(seen - want) < 0.015, "noise %.1f: labelers agree on %.4f, formula %.4f",
+                      noises[t], seen, want);
+    }
+    ranking_set_release(&rs);
+}
+END_TEST
+
+/* world_agreement_noise finds the noise for a target, and refuses targets no noise reaches. */
+START_TEST(test_world_agreement_noise_inverts) {
+    ranking_set_t rs;
+    ranking_set_make(&rs, 300, 4, 41);
+    double noise = -1;
+    err_t err = ERR_INIT;
+    ck_assert_int_eq(
+        world_agreement_noise(rs.prompts, rs.responses, rs.n, rs.k, 0.73, &noise, &err), 0);
+    ck_assert_msg(noise > 0.05 && noise < 1.0, "noise %g", noise);
+    ck_assert_double_eq_tol(world_agreement(rs.prompts, rs.responses, rs.n, rs.k, noise), 0.73,
+                            1e-6);
+    ck_assert(world_agreement(rs.prompts, rs.responses, rs.n, rs.k, noise * 0.8) > 0.73);
+    ck_assert(world_agreement(rs.prompts, rs.responses, rs.n, rs.k, noise * 1.25) < 0.73);
+    /* the ceiling: equal gold scores are coin flips at any noise above 0 */
+    double most = world_agreement(rs.prompts, rs.responses, rs.n, rs.k, 1e-9);
+    ck_assert_msg(most > 0.75 && most < 0.99, "ceiling %.4f", most);
+    ck_assert_int_eq(
+        world_agreement_noise(rs.prompts, rs.responses, rs.n, rs.k, most + 0.005, &noise, &err),
+        -1);
+    ck_assert_msg(strstr(err.msg, "at most"), "%s", err.msg);
+    err_clear(&err);
+    ck_assert_int_eq(world_agreement_noise(rs.prompts, rs.responses, rs.n, rs.k, 0.5, &noise, &err),
+                     -1);
+    err_clear(&err);
+    const char *p[] = {"What is 6 times 7?"}, *same[] = {"It is 42.", "It is 42."};
+    ck_assert_int_eq(world_agreement_noise(p, same, 1, 2, 0.73, &noise, &err), -1);
+    ck_assert_msg(strstr(err.msg, "no pair"), "%s", err.msg);
+    ranking_set_release(&rs);
+}
+END_TEST
+
 Suite *test_world_suite(void);
 Suite *test_world_suite(void) {
     Suite *s = suite_create("world");
@@ -646,6 +778,9 @@ Suite *test_world_suite(void) {
     tcase_add_test(tc, test_world_task_family_parses_variants);
     tcase_add_test(tc, test_world_rank_noise_free_sorts_by_gold);
     tcase_add_test(tc, test_world_rank_noisy_mostly_agrees);
+    tcase_add_test(tc, test_world_agreement_formula);
+    tcase_add_test(tc, test_world_agreement_matches_two_labelers);
+    tcase_add_test(tc, test_world_agreement_noise_inverts);
     suite_add_tcase(s, tc);
     return s;
 }
