@@ -3,7 +3,8 @@
  *   - world_write: corpus.{train,val}.txt, demos.{train,val}.jsonl (a noisy demonstrator),
  *     prompts.{train,val}.jsonl, all from one seed; every file is written atomically.
  *   - world_gold_score / world_judge: a deterministic score in [-1, 1] from the text alone;
- *     world_rank: a simulated labeler that ranks K responses (gold score + Gaussian noise).
+ *     world_rank: a simulated labeler that ranks K responses (gold score + Gaussian noise);
+ *     world_agreement: how often two such labelers agree, to pick the noise.
  * Six task families (WORLD_ARITH ... WORLD_OPPOSITE). Everything is a pure function of its
  * arguments: no globals, the judge allocates nothing and is thread-safe. Only world_write
  * touches the file system; it fails with err set and leaves no half-written file. */
@@ -104,6 +105,27 @@ double world_judge(const char *prompt, const char *response, world_judgement_t *
 void world_rank(const char *prompt, const char *const *responses, int k, double noise, rng_t *rng,
                 int *order, int *rank);
 
+/* How often two independent simulated labelers (world_rank, same noise, independent draws)
+ * order a pair of responses alike: the expected share over every pair of distinct texts among
+ * the k responses to each of n prompts (responses[i·k + j] is the j-th response to
+ * prompts[i]; pairs of identical texts are left out, every labeler ties them). Exact, not
+ * sampled: for gold scores that differ by d, one labeler puts the better first with
+ * p = Φ(|d| / (noise·√2)) (the difference of two noise·N(0,1) draws), so two agree with
+ * p² + (1 − p)². At noise 0 they always agree; at any noise > 0 a pair of equal gold scores
+ * is a coin flip, so the agreement falls from 1 − ½·(share of such pairs) toward ½ as the
+ * noise grows. NaN when there is no pair. 1 <= k <= WORLD_RANK_MAX, noise >= 0. Computes
+ * n·k gold scores; allocates nothing. */
+double world_agreement(const char *const *prompts, const char *const *responses, int n, int k,
+                       double noise);
+
+/* The noise at which world_agreement(prompts, responses, n, k, noise) is target (to a relative
+ * 1e-9 in noise), so simulated labelers can agree as often as people do (InstructGPT's
+ * labelers agreed on ~73% of pairs). Into *noise. -1 with err set when no noise > 0 gives
+ * target: there is no pair, target <= ½, or target is at or above what nearly noise-free
+ * labelers reach on these responses; or out of memory (it keeps one double per pair). */
+int world_agreement_noise(const char *const *prompts, const char *const *responses, int n, int k,
+                          double target, double *noise, err_t *err);
+
 /* The demonstrator's rates: P(kind) for each world_kind_t; they sum to 1. */
 double world_kind_rate(world_kind_t kind);
 
@@ -146,8 +168,10 @@ typedef struct {
  *   prompts.train.jsonl, prompts.val.jsonl {"prompt": ...}
  * Train and val are disjoint: a prompt string (a corpus paragraph) goes to val iff its hash
  * says so, whatever the seed. The same (seed, size) gives the same bytes. All six files are
- * written to temporary names and renamed into place only once all are complete. stats may be
- * NULL. -1 with err set ("data/demos.train.jsonl.tmp: No space left on device"). */
+ * written to temporary names (NAME.tmp) and renamed into place only once all are complete; a
+ * failure removes the temporaries, so the directory keeps what it had (a name taken by a
+ * directory is refused before anything is written). stats may be NULL. -1 with err set
+ * ("data/demos.train.jsonl.tmp: No space left on device"). */
 int world_write(const char *dir, uint64_t seed, world_size_t size, world_stats_t *stats,
                 err_t *err);
 #endif /* RLHF_WORLD_H */

@@ -3,11 +3,16 @@
 #include "world.h"
 #include <check.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <jansson.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *const file_names[WORLD_NFILES] = {"corpus.train.txt",    "corpus.val.txt",
@@ -242,6 +247,132 @@ START_TEST(test_world_write_fails_cleanly) {
     ck_assert_int_eq(world_write(dir, 1, (world_size_t)99, NULL, &err), -1);
     unlink(file);
     rmdir(dir);
+}
+END_TEST
+
+/* The six files of a world, read whole (for "nothing changed" checks). */
+typedef struct {
+    char *text[WORLD_NFILES];
+    size_t len[WORLD_NFILES];
+} snapshot_t;
+
+static void snapshot_take(const char *dir, snapshot_t *s) {
+    for (int i = 0; i < WORLD_NFILES; i++) s->text[i] = slurp(dir, file_names[i], &s->len[i]);
+}
+
+/* Every file but `skip` (-1: none) is still byte for byte what s holds. */
+static void snapshot_check(const char *dir, const snapshot_t *s, int skip) {
+    for (int i = 0; i < WORLD_NFILES; i++) {
+        if (i == skip) continue;
+        size_t len;
+        char *now = slurp(dir, file_names[i], &len);
+        ck_assert_msg(len == s->len[i] && !memcmp(now, s->text[i], len),
+                      "%s changed by a failed write", file_names[i]);
+        free(now);
+    }
+}
+
+static void snapshot_release(snapshot_t *s) {
+    for (int i = 0; i < WORLD_NFILES; i++) free(s->text[i]);
+}
+
+/* Entries of dir (without . and ..); fails the test on any *.tmp. */
+static int count_entries_no_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        size_t len = strlen(e->d_name);
+        ck_assert_msg(len < 4 || strcmp(e->d_name + len - 4, ".tmp"), "%s/%s left behind", dir,
+                      e->d_name);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* world_write in a child process whose files may not grow past max_bytes (RLIMIT_FSIZE binds
+ * root too; SIGXFSZ ignored, so write() fails with EFBIG). Returns world_write's result; the
+ * child's error message goes to msg. */
+static int write_world_limited(const char *dir, uint64_t seed, rlim_t max_bytes, char *msg,
+                               size_t cap) {
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {max_bytes, max_bytes};
+        if (setrlimit(RLIMIT_FSIZE, &rl)) _exit(3);
+        err_t err = ERR_INIT;
+        int rc = world_write(dir, seed, WORLD_TINY, NULL, &err);
+        if (write(fds[1], err.msg, strlen(err.msg)) < 0) _exit(4);
+        _exit(rc ? 1 : 0);
+    }
+    close(fds[1]);
+    ssize_t n = read(fds[0], msg, cap - 1);
+    msg[n > 0 ? n : 0] = '\0';
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) <= 1, "child status %d", status);
+    return WEXITSTATUS(status) ? -1 : 0;
+}
+
+/* A write that fails in the middle of a file (the file size limit is hit while the corpus is
+ * written) leaves no temporary file, and an older world in the directory stays as it was. */
+START_TEST(test_world_write_fails_midway_leaves_nothing) {
+    char dir[64], fresh[64], msg[600];
+    make_tmpdir(dir, sizeof dir);
+    make_tmpdir(fresh, sizeof fresh);
+    write_world(dir, 1, WORLD_TINY, NULL);
+    snapshot_t old;
+    snapshot_take(dir, &old);
+    ck_assert_int_eq(write_world_limited(dir, 2, 20000, msg, sizeof msg), -1);
+    ck_assert_msg(strstr(msg, "corpus.train.txt.tmp: File too large"), "%s", msg);
+    ck_assert_int_eq(count_entries_no_tmp(dir), WORLD_NFILES);
+    snapshot_check(dir, &old, -1);
+    /* into an empty directory: it stays empty */
+    ck_assert_int_eq(write_world_limited(fresh, 2, 20000, msg, sizeof msg), -1);
+    ck_assert_int_eq(count_entries_no_tmp(fresh), 0);
+    /* the limit itself is not what fails: with room for the largest file the write succeeds */
+    ck_assert_int_eq(write_world_limited(fresh, 2, 1 << 20, msg, sizeof msg), 0);
+    ck_assert_int_eq(count_entries_no_tmp(fresh), WORLD_NFILES);
+    snapshot_release(&old);
+    rm_world(dir);
+    rm_world(fresh);
+}
+END_TEST
+
+/* The last file's name is taken by a non-empty directory, which no rename can replace: the
+ * write fails naming it, before any file is renamed into place, so the old world's other five
+ * files are untouched (not a mix of two worlds) and no temporary is left. */
+START_TEST(test_world_write_blocked_target_keeps_old_world) {
+    char dir[64], path[128], inner[160];
+    make_tmpdir(dir, sizeof dir);
+    write_world(dir, 1, WORLD_TINY, NULL);
+    snapshot_t old;
+    snapshot_take(dir, &old);
+    const int last = WORLD_NFILES - 1;
+    snprintf(path, sizeof path, "%s/%s", dir, file_names[last]);
+    snprintf(inner, sizeof inner, "%s/keep", path);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(mkdir(path, 0777), 0);
+    FILE *f = fopen(inner, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("x\n", f);
+    fclose(f);
+    err_t err = ERR_INIT;
+    ck_assert_int_eq(world_write(dir, 2, WORLD_TINY, NULL, &err), -1);
+    ck_assert_msg(strstr(err.msg, file_names[last]), "%s", err.msg);
+    ck_assert_int_eq(count_entries_no_tmp(dir), WORLD_NFILES);
+    snapshot_check(dir, &old, last);
+    unlink(inner);
+    rmdir(path);
+    snapshot_release(&old);
+    rm_world(dir);
 }
 END_TEST
 
@@ -498,6 +629,137 @@ START_TEST(test_world_rank_noisy_mostly_agrees) {
 }
 END_TEST
 
+/* n prompts with k demonstrator responses each (the stand-in for an SFT model's samples). */
+typedef struct {
+    int n, k;
+    char (*prompt)[WORLD_TEXT_MAX], (*response)[WORLD_TEXT_MAX];
+    const char **prompts, **responses; /* responses[i·k + j]: the j-th response to prompts[i] */
+} ranking_set_t;
+
+static void ranking_set_make(ranking_set_t *rs, int n, int k, uint64_t seed) {
+    rng_t r;
+    rng_seed(&r, seed);
+    rs->n = n;
+    rs->k = k;
+    rs->prompt = malloc((size_t)n * WORLD_TEXT_MAX);
+    rs->response = malloc((size_t)n * (size_t)k * WORLD_TEXT_MAX);
+    rs->prompts = malloc((size_t)n * sizeof *rs->prompts);
+    rs->responses = malloc((size_t)n * (size_t)k * sizeof *rs->responses);
+    ck_assert(rs->prompt && rs->response && rs->prompts && rs->responses);
+    err_t err = ERR_INIT;
+    for (int i = 0; i < n; i++) {
+        world_sample_prompt(&r, -1, rs->prompt[i], WORLD_TEXT_MAX);
+        rs->prompts[i] = rs->prompt[i];
+        for (int j = 0; j < k; j++) {
+            char *out = rs->response[i * k + j];
+            ck_assert(!world_demonstrate(&r, rs->prompt[i], world_sample_kind(&r), out,
+                                         WORLD_TEXT_MAX, &err));
+            rs->responses[i * k + j] = out;
+        }
+    }
+}
+
+static void ranking_set_release(ranking_set_t *rs) {
+    free(rs->prompt);
+    free(rs->response);
+    free(rs->prompts);
+    free(rs->responses);
+}
+
+/* Hand cases of the formula: a pair whose gold scores differ by d at noise d/√2 is ordered the
+ * better way round with Φ(1) by each labeler, so two agree with Φ(1)² + (1 − Φ(1))². */
+START_TEST(test_world_agreement_formula) {
+    const char *p[] = {"What is 6 times 7?"};
+    const char *pair[] = {"It is 42.", "It is 41."};
+    double d = world_gold_score(p[0], pair[0]) - world_gold_score(p[0], pair[1]);
+    ck_assert_double_eq_tol(d, 0.9, 1e-12);
+    ck_assert_double_eq_tol(world_agreement(p, pair, 1, 2, d / sqrt(2.0)), 0.7330324713, 1e-9);
+    ck_assert_double_eq(world_agreement(p, pair, 1, 2, 0.0), 1.0);
+    ck_assert_double_eq_tol(world_agreement(p, pair, 1, 2, 1e6), 0.5, 1e-6);
+    /* identical texts are no pair; a duplicate adds a second copy of the same pair */
+    const char *same[] = {"It is 42.", "It is 42."};
+    ck_assert(isnan(world_agreement(p, same, 1, 2, 0.3)));
+    const char *dup[] = {"It is 42.", "It is 42.", "It is 41."};
+    ck_assert_double_eq_tol(world_agreement(p, dup, 1, 3, 0.3), world_agreement(p, pair, 1, 2, 0.3),
+                            1e-12);
+    /* equal gold scores: both labelers tie at noise 0, a coin flip at any noise */
+    const char *tie[] = {"It is 42.", "6 times 7 is 42."};
+    ck_assert_double_eq(world_gold_score(p[0], tie[0]), world_gold_score(p[0], tie[1]));
+    ck_assert_double_eq(world_agreement(p, tie, 1, 2, 0.0), 1.0);
+    ck_assert_double_eq_tol(world_agreement(p, tie, 1, 2, 0.01), 0.5, 1e-12);
+    /* two prompts: the mean over all pairs */
+    const char *two_p[] = {"What is 6 times 7?", "What is 6 times 7?"};
+    const char *two_r[] = {"It is 42.", "It is 41.", "It is 42.", "6 times 7 is 42."};
+    double a = world_agreement(two_p, two_r, 2, 2, 0.3);
+    ck_assert_double_eq_tol(a, (world_agreement(p, pair, 1, 2, 0.3) + 0.5) / 2, 1e-12);
+}
+END_TEST
+
+/* The formula is what two independent world_rank labelers do: on demonstrator responses, the
+ * share of distinct-text pairs they order alike matches world_agreement within sampling error,
+ * at a low and a high noise. */
+START_TEST(test_world_agreement_matches_two_labelers) {
+    ranking_set_t rs;
+    ranking_set_make(&rs, 300, 4, 31);
+    rng_t r1, r2;
+    rng_seed(&r1, 32);
+    rng_seed(&r2, 33);
+    const double noises[] = {0.1, 0.5};
+    for (int t = 0; t < 2; t++) {
+        int64_t agree = 0, pairs = 0;
+        for (int rep = 0; rep < 10; rep++)
+            for (int i = 0; i < rs.n; i++) {
+                const char *const *resp = rs.responses + i * rs.k;
+                int order[4], rank1[4], rank2[4];
+                world_rank(rs.prompts[i], resp, rs.k, noises[t], &r1, order, rank1);
+                world_rank(rs.prompts[i], resp, rs.k, noises[t], &r2, order, rank2);
+                for (int a = 0; a < rs.k; a++)
+                    for (int b = a + 1; b < rs.k; b++) {
+                        if (!strcmp(resp[a], resp[b])) continue;
+                        pairs++;
+                        agree += (rank1[a] < rank1[b]) == (rank2[a] < rank2[b]);
+                    }
+            }
+        double seen = (double)agree / (double)pairs;
+        double want = world_agreement(rs.prompts, rs.responses, rs.n, rs.k, noises[t]);
+        ck_assert_msg(fabs(seen - want) < 0.015, "noise %.1f: labelers agree on %.4f, formula %.4f",
+                      noises[t], seen, want);
+    }
+    ranking_set_release(&rs);
+}
+END_TEST
+
+/* world_agreement_noise finds the noise for a target, and refuses targets no noise reaches. */
+START_TEST(test_world_agreement_noise_inverts) {
+    ranking_set_t rs;
+    ranking_set_make(&rs, 300, 4, 41);
+    double noise = -1;
+    err_t err = ERR_INIT;
+    ck_assert_int_eq(
+        world_agreement_noise(rs.prompts, rs.responses, rs.n, rs.k, 0.73, &noise, &err), 0);
+    ck_assert_msg(noise > 0.05 && noise < 1.0, "noise %g", noise);
+    ck_assert_double_eq_tol(world_agreement(rs.prompts, rs.responses, rs.n, rs.k, noise), 0.73,
+                            1e-6);
+    ck_assert(world_agreement(rs.prompts, rs.responses, rs.n, rs.k, noise * 0.8) > 0.73);
+    ck_assert(world_agreement(rs.prompts, rs.responses, rs.n, rs.k, noise * 1.25) < 0.73);
+    /* the ceiling: equal gold scores are coin flips at any noise above 0 */
+    double most = world_agreement(rs.prompts, rs.responses, rs.n, rs.k, 1e-9);
+    ck_assert_msg(most > 0.75 && most < 0.99, "ceiling %.4f", most);
+    ck_assert_int_eq(
+        world_agreement_noise(rs.prompts, rs.responses, rs.n, rs.k, most + 0.005, &noise, &err),
+        -1);
+    ck_assert_msg(strstr(err.msg, "at most"), "%s", err.msg);
+    err_clear(&err);
+    ck_assert_int_eq(world_agreement_noise(rs.prompts, rs.responses, rs.n, rs.k, 0.5, &noise, &err),
+                     -1);
+    err_clear(&err);
+    const char *p[] = {"What is 6 times 7?"}, *same[] = {"It is 42.", "It is 42."};
+    ck_assert_int_eq(world_agreement_noise(p, same, 1, 2, 0.73, &noise, &err), -1);
+    ck_assert_msg(strstr(err.msg, "no pair"), "%s", err.msg);
+    ranking_set_release(&rs);
+}
+END_TEST
+
 Suite *test_world_suite(void);
 Suite *test_world_suite(void) {
     Suite *s = suite_create("world");
@@ -507,6 +769,8 @@ Suite *test_world_suite(void) {
     tcase_add_test(tc, test_world_files_parse_and_splits_are_disjoint);
     tcase_add_test(tc, test_world_small_sizes_within_bounds);
     tcase_add_test(tc, test_world_write_fails_cleanly);
+    tcase_add_test(tc, test_world_write_fails_midway_leaves_nothing);
+    tcase_add_test(tc, test_world_write_blocked_target_keeps_old_world);
     tcase_add_test(tc, test_world_kind_rates);
     tcase_add_test(tc, test_world_judge_prefers_good_demos);
     tcase_add_test(tc, test_world_judge_hand_cases);
@@ -514,6 +778,9 @@ Suite *test_world_suite(void) {
     tcase_add_test(tc, test_world_task_family_parses_variants);
     tcase_add_test(tc, test_world_rank_noise_free_sorts_by_gold);
     tcase_add_test(tc, test_world_rank_noisy_mostly_agrees);
+    tcase_add_test(tc, test_world_agreement_formula);
+    tcase_add_test(tc, test_world_agreement_matches_two_labelers);
+    tcase_add_test(tc, test_world_agreement_noise_inverts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -67,6 +67,24 @@ if grep -vq '^{"prompt":"[^"]*"}$' "$tmp/a/nested/prompts.val.jsonl"; then
 fi
 if ls "$tmp/a/nested" | grep -q '\.tmp$'; then fail "temporary files left behind"; fi
 
+# a failed write changes nothing: the last file's name is taken by a non-empty directory, so
+# the new world cannot be put in place; the old world's files stay as they were, no temporaries
+mkdir -p "$tmp/keep"
+cp "$tmp/a/nested/"*.txt "$tmp/a/nested/"*.jsonl "$tmp/keep/"
+rm "$tmp/a/nested/prompts.val.jsonl"
+mkdir "$tmp/a/nested/prompts.val.jsonl"
+echo x >"$tmp/a/nested/prompts.val.jsonl/inside"
+run 1 "$sft" world --out "$tmp/a/nested" --seed 5 --size tiny
+grep -q "^sft: error: $tmp/a/nested/prompts.val.jsonl: is a directory" "$tmp/err" ||
+    fail "blocked target message: $(cat "$tmp/err")"
+for f in $files; do
+    [ "$f" = prompts.val.jsonl ] && continue
+    cmp -s "$tmp/keep/$f" "$tmp/a/nested/$f" || fail "a failed write changed $f"
+done
+if ls "$tmp/a/nested" | grep -q '\.tmp$'; then fail "a failed write left temporary files"; fi
+rm -r "$tmp/a/nested/prompts.val.jsonl"
+cp "$tmp/keep/prompts.val.jsonl" "$tmp/a/nested/"
+
 # same seed → same bytes (also when rewriting in place); another seed → other data
 run 0 "$sft" world --out "$tmp/b" --seed 4 --size tiny
 run 0 "$sft" world --out "$tmp/a/nested" --seed 4 --size tiny
