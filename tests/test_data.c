@@ -1,7 +1,7 @@
 #include "alloc_count.h"
 #include "data.h"
+#include "testutil.h"
 #include <check.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,30 +12,18 @@
 static char tmpdir[64];
 
 static void setup(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/rlhf-test-data-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    testutil_scratch_dir(tmpdir, sizeof tmpdir, "data");
 }
 
 static void teardown(void) {
-    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    testutil_rm_tree(tmpdir);
 }
 
 /* Writes len bytes (len < 0: strlen) to tmpdir/name; returns the path (static buffer). */
 static const char *write_file(const char *name, const char *content, long len) {
-    static char path[128];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    size_t n = len < 0 ? strlen(content) : (size_t)len;
-    ck_assert_uint_eq(fwrite(content, 1, n, f), n);
-    fclose(f);
+    static char path[TESTUTIL_PATH_CAP];
+    testutil_spit(testutil_path(path, tmpdir, name), content,
+                  len < 0 ? strlen(content) : (size_t)len);
     return path;
 }
 
