@@ -1173,7 +1173,8 @@ static int state_verify(int fd, const char *path, uint64_t size, uint64_t want, 
 
 int ckpt_state_load(const char *path, const ckpt_section_t *sections, int n, err_t *err) {
     char real[PATH_CAP];
-    if (check_sections(sections, n, path, err) || fs_resolve(path, real, sizeof real, err)) return -1;
+    if (check_sections(sections, n, path, err) || fs_resolve(path, real, sizeof real, err))
+        return -1;
     int fd = open(real, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return err_setf(err, "%s: %s", path, strerror(errno));
     uint8_t *tab = NULL;

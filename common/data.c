@@ -604,8 +604,7 @@ static int sft_add(data_sft_t *out, int64_t *ids_cap, scratch_t *s, const char *
                    const data_example_t *e, data_encode_fn encode, void *ctx, int64_t context,
                    data_too_long_t too_long, err_t *err) {
     const int64_t start = out->offset[out->n];
-    int64_t n_p =
-        encode_part(s, data_template_promptn, e->prompt, e->prompt_len, encode, ctx, err);
+    int64_t n_p = encode_part(s, data_template_promptn, e->prompt, e->prompt_len, encode, ctx, err);
     if (n_p < 0) return err_prefixf(err, "%s:%" PRId64 ": prompt: ", path, e->line);
     if (n_p == 0) return err_setf(err, "%s:%" PRId64 ": prompt has no tokens", path, e->line);
     int32_t *ids = grow(out->ids, ids_cap, start + n_p, sizeof *ids);
@@ -614,8 +613,8 @@ static int sft_add(data_sft_t *out, int64_t *ids_cap, scratch_t *s, const char *
     memcpy(out->ids + start, s->ids, (size_t)n_p * sizeof *ids);
     int64_t n_r = 0;
     if (e->response) {
-        n_r = encode_part(s, data_template_responsen, e->response, e->response_len, encode, ctx,
-                          err);
+        n_r =
+            encode_part(s, data_template_responsen, e->response, e->response_len, encode, ctx, err);
         if (n_r < 0) return err_prefixf(err, "%s:%" PRId64 ": response: ", path, e->line);
     }
     bool eos;

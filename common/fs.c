@@ -97,7 +97,8 @@ int fs_write_atomic(const char *path, const void *data, size_t len, err_t *err) 
     int rc = write_all(fd, data, len, tmp, err);
     if (!rc && fsync(fd)) rc = err_setf(err, "%s: fsync failed: %s", tmp, strerror(errno));
     if (close(fd) && !rc) rc = err_setf(err, "%s: write failed: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path)) rc = err_setf(err, "%s: rename failed: %s", path, strerror(errno));
+    if (!rc && rename(tmp, path))
+        rc = err_setf(err, "%s: rename failed: %s", path, strerror(errno));
     if (rc) {
         unlink(tmp);
         return -1;
@@ -127,8 +128,8 @@ fs_set_t *fs_set_begin(const char *dir, err_t *err) {
         return NULL;
     }
     if (snprintf(s->dir, PATH_CAP, "%s", dir) >= PATH_CAP ||
-        snprintf(s->stage, PATH_CAP, "%s/" STAGE_PREFIX "%jd.XXXXXX", dir,
-                 (intmax_t)getpid()) >= PATH_CAP) {
+        snprintf(s->stage, PATH_CAP, "%s/" STAGE_PREFIX "%jd.XXXXXX", dir, (intmax_t)getpid()) >=
+            PATH_CAP) {
         err_setf(err, "%s: path too long", dir);
         free(s);
         return NULL;
@@ -251,15 +252,15 @@ static int roll_forward(const char *dir, const char *commit, err_t *err) {
     while (!rc && (de = readdir(d))) {
         char from[PATH_CAP], to[PATH_CAP];
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        if (join(from, commit, de->d_name, err) || join(to, dir, de->d_name, err)) rc = -1;
+        if (join(from, commit, de->d_name, err) || join(to, dir, de->d_name, err))
+            rc = -1;
         else if (rename(from, to) && errno != ENOENT)
             rc = err_setf(err, "%s: rename failed: %s", to, strerror(errno));
     }
     closedir(d);
     if (rc || fsync_dir(dir, err)) return -1;
     /* the empty directory need not be durable: recovery removes one that reappears */
-    if (rmdir(commit) && errno != ENOENT)
-        return err_setf(err, "%s: %s", commit, strerror(errno));
+    if (rmdir(commit) && errno != ENOENT) return err_setf(err, "%s: %s", commit, strerror(errno));
     return 0;
 }
 
@@ -295,7 +296,8 @@ int fs_set_commit(fs_set_t **set, err_t *err) {
     int rc = finish_files(s, err);
     if (!rc) rc = check_targets(s, err);
     if (!rc) rc = fsync_dir(s->stage, err);
-    if (!rc && snprintf(commit, sizeof commit, "%s/" COMMIT_PREFIX "%s", s->dir, suffix) >= PATH_CAP)
+    if (!rc &&
+        snprintf(commit, sizeof commit, "%s/" COMMIT_PREFIX "%s", s->dir, suffix) >= PATH_CAP)
         rc = err_setf(err, "%s: path too long", s->dir);
     if (!rc && rename(s->stage, commit)) /* the commit point */
         rc = err_setf(err, "%s: cannot commit: %s", s->dir, strerror(errno));

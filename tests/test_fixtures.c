@@ -122,8 +122,7 @@ START_TEST(test_fixtures_lm_logits_loss_grads) {
     float *dout = malloc((size_t)(B * T) * sizeof *dout);
     ck_assert(targets && dout);
     for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < T; t++)
-            targets[b * T + t] = t + 1 < T ? tokens[b * T + t + 1] : -1;
+        for (int64_t t = 0; t < T; t++) targets[b * T + t] = t + 1 < T ? tokens[b * T + t + 1] : -1;
     gpt_zero_grad(m);
     const float loss = gpt_lm_loss(m, tokens, targets, B, T);
     const int64_t n = B * T * m->cfg.vocab_size;

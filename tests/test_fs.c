@@ -266,8 +266,7 @@ END_TEST
 START_TEST(test_fs_write_atomic_after_crash) {
     err_t err = ERR_INIT;
     crashed_after_commit();
-    ck_assert_int_eq(fs_write_atomic(testutil_path(path, dir, "vocab.json"), "single", 6, &err),
-                     0);
+    ck_assert_int_eq(fs_write_atomic(testutil_path(path, dir, "vocab.json"), "single", 6, &err), 0);
     expect_content("vocab.json", "single");
     expect_listing("merges.txt other.txt vocab.json");
 }
