@@ -19,8 +19,8 @@ int fs_mkdirs(const char *path, err_t *err);
 
 /* Writes len bytes to path atomically: PATH.tmp, fsync, rename over path, fsync the directory.
  * Readers see the old content or the new, never a part. On failure the temporary is removed
- * and the old file is intact. The directory must exist. First completes a set that a crash
- * interrupted in that directory (fs_set_recover), so the older set cannot later overwrite this
+ * and the old file is intact. The directory must exist. First finishes the renames of a set
+ * that a crash left committed in that directory, so the older set cannot later overwrite this
  * newer file. */
 int fs_write_atomic(const char *path, const void *data, size_t len, err_t *err);
 
@@ -36,7 +36,9 @@ int fs_write_atomic(const char *path, const void *data, size_t len, err_t *err);
  *      the commit directory; fs_set_recover (run by the next fs_set_begin or fs_write_atomic
  *      in DIR) finishes the renames.
  * Readers that must never mix two sets look names up with fs_resolve: while a commit directory
- * holds NAME, that copy is the current one. A crash before the commit point leaves only a stage
+ * holds NAME, that copy is the current one (a reader racing a live roll forward may see the
+ * file move between fs_resolve and its open, and should resolve again on ENOENT; the readers
+ * here only guard against crashes). A crash before the commit point leaves only a stage
  * directory, which readers ignore and the next fs_set_begin removes once its process is gone.
  * Files in DIR outside the set are untouched. One set writer per directory at a time: two sets
  * of the same names committing at the same moment are not ordered against each other. */
