@@ -1,9 +1,10 @@
 /* common/ckpt.c: model directories (config.json + model.safetensors), atomic writes and the
  * training-state file. Sections, in order: byte helpers, the safetensors reader, config.json,
- * ckpt_load, atomic files, the safetensors writer and ckpt_save, train_state.bin.
- * Everything read from a file is validated before use; everything is written to temporary
- * files first and renamed into place only when all of them are complete. */
+ * ckpt_load, the safetensors writer and ckpt_save, train_state.bin.
+ * Everything read from a file is validated before use; everything is written through fs.h:
+ * the files of one save as one set (all appear or none), each read through fs_resolve. */
 #include "ckpt.h"
+#include "fs.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -62,6 +63,27 @@ static int join_path(char *out, const char *dir, const char *name, err_t *err) {
     int n = snprintf(out, PATH_CAP, "%s/%s", dir, name);
     if (n < 0 || n >= PATH_CAP) return err_setf(err, "%s/%s: path too long", dir, name);
     return 0;
+}
+
+/* Writes the directory part of path into dir ("." when none) and returns the name part, or
+ * NULL when the path is too long. */
+static const char *split_path(const char *path, char *dir) {
+    const char *slash = strrchr(path, '/');
+    if (strlen(path) >= PATH_CAP) return NULL;
+    if (!slash) {
+        strcpy(dir, ".");
+        return path;
+    }
+    const size_t n = slash == path ? 1 : (size_t)(slash - path);
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    return slash + 1;
+}
+
+/* The path to read dir/name from: fs_resolve sees a set of files a crash interrupted whole. */
+static int read_path(char *out, const char *dir, const char *name, err_t *err) {
+    char path[PATH_CAP];
+    return join_path(path, dir, name, err) || fs_resolve(path, out, PATH_CAP, err) ? -1 : 0;
 }
 
 /* ---- safetensors reader --------------------------------------------------------------- */
@@ -543,7 +565,7 @@ static int cfg_sizes(const json_t *root, gpt_config_t *cfg, const char *path, er
 int ckpt_load_config(const char *dir, gpt_config_t *cfg, gpt_head_t *head, ckpt_meta_t *meta,
                      err_t *err) {
     char path[PATH_CAP];
-    if (join_path(path, dir, "config.json", err)) return -1;
+    if (read_path(path, dir, "config.json", err)) return -1;
     json_error_t je;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
@@ -653,7 +675,7 @@ gpt_model_t *ckpt_load(const char *dir, ckpt_meta_t *meta, err_t *err) {
     gpt_tensor_t *want = NULL;
     int64_t *match = NULL;
     if (ckpt_load_config(dir, &cfg, &head, &m, err) ||
-        join_path(path, dir, "model.safetensors", err) || !(st = ckpt_st_open(path, err)))
+        read_path(path, dir, "model.safetensors", err) || !(st = ckpt_st_open(path, err)))
         goto fail;
     if (!(model = gpt_new(&cfg, head, err))) {
         err_prefixf(err, "%s/config.json: ", dir);
@@ -682,124 +704,15 @@ fail:
     return NULL;
 }
 
-/* ---- atomic files --------------------------------------------------------------------- */
-
-/* A file being written under a temporary name (final + ".tmp") until commit renames it. */
-typedef struct {
-    char final[PATH_CAP];
-    char tmp[PATH_CAP];
-    FILE *f; /* open while writing; NULL once finished */
-    bool created;
-} tmpfile_t;
-
-static int tmp_open(tmpfile_t *t, const char *path, err_t *err) {
-    memset(t, 0, sizeof *t);
-    int n1 = snprintf(t->final, PATH_CAP, "%s", path),
-        n2 = snprintf(t->tmp, PATH_CAP, "%s.tmp", path);
-    if (n1 >= PATH_CAP || n2 >= PATH_CAP) return err_setf(err, "%s: path too long", path);
-    int fd = open(t->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return err_setf(err, "%s: cannot create: %s", t->tmp, strerror(errno));
-    t->created = true;
-    if (!(t->f = fdopen(fd, "wb"))) {
-        close(fd);
-        return err_setf(err, "%s: %s", t->tmp, strerror(errno));
-    }
-    return 0;
-}
-
-static int tmp_write(tmpfile_t *t, const void *data, size_t len, err_t *err) {
-    if (len && fwrite(data, 1, len, t->f) != len)
-        return err_setf(err, "%s: write failed: %s", t->tmp, strerror(errno));
-    return 0;
-}
-
-/* Flushes, fsyncs and closes the temporary file (the data is on disk under t->tmp). */
-static int tmp_finish(tmpfile_t *t, err_t *err) {
-    FILE *f = t->f;
-    t->f = NULL;
-    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int e = errno;
-    if (fclose(f) != 0 && !bad) bad = 1, e = errno;
-    if (bad) return err_setf(err, "%s: write failed: %s", t->tmp, strerror(e));
-    return 0;
-}
-
-/* Removes what tmp_open created (after a failure). */
-static void tmp_discard(tmpfile_t *t) {
-    if (t->f) fclose(t->f);
-    t->f = NULL;
-    if (t->created) unlink(t->tmp);
-    t->created = false;
-}
-
-static int fsync_dir_of(const char *path, err_t *err) {
-    char dir[PATH_CAP];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return err_setf(err, "%s: %s", dir, strerror(errno));
-    int rc = fsync(fd) == 0 ? 0 : err_setf(err, "%s: fsync failed: %s", dir, strerror(errno));
-    close(fd);
-    return rc;
-}
-
-/* Renames every finished temporary into place, then fsyncs the directory so the renames are
- * durable. All files were complete on disk before the first rename. */
-static int tmp_commit(tmpfile_t *ts, int n, err_t *err) {
-    for (int i = 0; i < n; i++) {
-        if (rename(ts[i].tmp, ts[i].final))
-            return err_setf(err, "%s: rename failed: %s", ts[i].final, strerror(errno));
-        ts[i].created = false;
-    }
-    return n ? fsync_dir_of(ts[0].final, err) : 0;
-}
-
 int ckpt_write_atomic(const char *path, const void *data, size_t len, err_t *err) {
-    tmpfile_t t;
-    if (tmp_open(&t, path, err) || tmp_write(&t, data, len, err) || tmp_finish(&t, err) ||
-        tmp_commit(&t, 1, err)) {
-        tmp_discard(&t);
-        return -1;
-    }
-    return 0;
+    return fs_write_atomic(path, data, len, err);
 }
 
-/* mkdir -p */
-static int make_dirs(const char *dir, err_t *err) {
-    char p[PATH_CAP];
-    if (snprintf(p, sizeof p, "%s", dir) >= PATH_CAP)
-        return err_setf(err, "%s: path too long", dir);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0') continue;
-        const char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0755) && errno != EEXIST)
-            return err_setf(err, "%s: cannot create directory: %s", p, strerror(errno));
-        *s = c;
-        if (!c) break;
-    }
-    struct stat sb;
-    if (stat(dir, &sb) || !S_ISDIR(sb.st_mode)) return err_setf(err, "%s: not a directory", dir);
+/* fwrite that names the file on failure. */
+static int put_bytes(FILE *f, const void *data, size_t len, const char *path, err_t *err) {
+    if (len && fwrite(data, 1, len, f) != len)
+        return err_setf(err, "%s: write failed: %s", path, strerror(errno));
     return 0;
-}
-
-/* Copies src into the temporary of t (opened here). */
-static int tmp_copy_from(tmpfile_t *t, const char *src, const char *dst, err_t *err) {
-    FILE *in = fopen(src, "rb");
-    if (!in) return err_setf(err, "%s: %s", src, strerror(errno));
-    int rc = tmp_open(t, dst, err);
-    uint8_t buf[1 << 16];
-    size_t n;
-    while (!rc && (n = fread(buf, 1, sizeof buf, in)) > 0) rc = tmp_write(t, buf, n, err);
-    if (!rc && ferror(in)) rc = err_setf(err, "%s: read failed", src);
-    fclose(in);
-    return rc ? -1 : tmp_finish(t, err);
 }
 
 /* ---- safetensors writer and ckpt_save --------------------------------------------------- */
@@ -957,26 +870,27 @@ static char *st_header(const out_tensor_t *t, int64_t n, size_t *len) {
     return buf;
 }
 
-static int st_write_data(tmpfile_t *tf, const out_tensor_t *t, err_t *err) {
-    if (t->data) return tmp_write(tf, t->data, 4 * (size_t)t->numel, err);
+static int st_write_data(FILE *f, const out_tensor_t *t, const char *path, err_t *err) {
+    if (t->data) return put_bytes(f, t->data, 4 * (size_t)t->numel, path, err);
     const int64_t T = t->shape[3];
     float *row = malloc((size_t)T * sizeof *row);
-    if (!row) return err_setf(err, "%s: out of memory", tf->tmp);
+    if (!row) return err_setf(err, "%s: out of memory", path);
     int rc = 0;
     for (int64_t r = 0; r < T && !rc; r++) {
         for (int64_t c = 0; c < T; c++) row[c] = c <= r ? 1.0f : 0.0f;
-        rc = tmp_write(tf, row, (size_t)T * sizeof *row, err);
+        rc = put_bytes(f, row, (size_t)T * sizeof *row, path, err);
     }
     free(row);
     return rc;
 }
 
-/* Writes the model's model.safetensors into the temporary of tf (opened here). */
-static int st_write_model(tmpfile_t *tf, const char *path, const gpt_model_t *model, err_t *err) {
+/* Writes the model's model.safetensors into the set (path names it in messages). */
+static int st_write_model(fs_set_t *set, const char *path, const gpt_model_t *model, err_t *err) {
     out_tensor_t *t = NULL;
     char *hdr = NULL;
     size_t hlen = 0;
     int rc = -1;
+    FILE *f;
     const int64_t n = out_tensors(model, &t);
     if (n < 0 || !(hdr = st_header(t, n, &hlen))) {
         err_setf(err, "%s: out of memory", path);
@@ -984,11 +898,12 @@ static int st_write_model(tmpfile_t *tf, const char *path, const gpt_model_t *mo
     }
     uint8_t len8[8];
     put_le64(len8, hlen);
-    if (tmp_open(tf, path, err) || tmp_write(tf, len8, 8, err) || tmp_write(tf, hdr, hlen, err))
+    if (!(f = fs_set_add(set, "model.safetensors", err)) || put_bytes(f, len8, 8, path, err) ||
+        put_bytes(f, hdr, hlen, path, err))
         goto done;
     for (int64_t i = 0; i < n; i++)
-        if (st_write_data(tf, &t[i], err)) goto done;
-    rc = tmp_finish(tf, err);
+        if (st_write_data(f, &t[i], path, err)) goto done;
+    rc = 0;
 done:
     free(hdr);
     free(t);
@@ -1017,34 +932,28 @@ int ckpt_save(const char *dir, const gpt_model_t *model, const ckpt_meta_t *meta
               const char *tokenizer_dir, err_t *err) {
     const ckpt_meta_t def = ckpt_meta_default();
     if (!meta) meta = &def;
-    if (check_meta(model, meta, dir, err) || make_dirs(dir, err)) return -1;
-    tmpfile_t tf[4];
-    memset(tf, 0, sizeof tf);
-    int nt = 0, rc = -1;
+    if (check_meta(model, meta, dir, err)) return -1;
     char path[PATH_CAP], src[PATH_CAP];
     size_t clen = 0;
     char *cfg = config_json(model, meta, &clen);
     if (!cfg) return err_setf(err, "%s: out of memory", dir);
-    if (join_path(path, dir, "config.json", err) || tmp_open(&tf[nt++], path, err) ||
-        tmp_write(&tf[nt - 1], cfg, clen, err) || tmp_finish(&tf[nt - 1], err))
-        goto done;
-    if (join_path(path, dir, "model.safetensors", err)) goto done;
-    nt++;
-    if (st_write_model(&tf[nt - 1], path, model, err)) goto done;
+    fs_set_t *set = fs_set_begin(dir, err);
+    if (!set || fs_set_write(set, "config.json", cfg, clen, err) ||
+        join_path(path, dir, "model.safetensors", err) || st_write_model(set, path, model, err))
+        goto fail;
     if (tokenizer_dir && !same_dir(tokenizer_dir, dir)) {
         const char *files[] = {"vocab.json", "merges.txt"};
-        for (int i = 0; i < 2; i++) {
-            if (join_path(src, tokenizer_dir, files[i], err) || join_path(path, dir, files[i], err))
-                goto done;
-            nt++;
-            if (tmp_copy_from(&tf[nt - 1], src, path, err)) goto done;
-        }
+        for (int i = 0; i < 2; i++)
+            if (join_path(src, tokenizer_dir, files[i], err) ||
+                fs_set_copy(set, files[i], src, err))
+                goto fail;
     }
-    rc = tmp_commit(tf, nt, err);
-done:
-    for (int i = 0; i < nt; i++) tmp_discard(&tf[i]);
     free(cfg);
-    return rc;
+    return fs_set_commit(&set, err);
+fail:
+    fs_set_abort(&set);
+    free(cfg);
+    return -1;
 }
 
 /* ---- train_state.bin ------------------------------------------------------------------ *
@@ -1178,12 +1087,19 @@ int ckpt_state_save(const char *path, const ckpt_section_t *sections, int n, err
     put_le32(hdr + 12, (uint32_t)n);
     put_le64(hdr + 16, size);
     put_le64(hdr + 24, hash_final(&h));
-    tmpfile_t t;
-    int rc = tmp_open(&t, path, err) || tmp_write(&t, hdr, sizeof hdr, err) ||
-             tmp_write(&t, table, tlen, err);
-    for (int i = 0; i < n && !rc; i++) rc = tmp_write(&t, sections[i].data, sections[i].len, err);
-    rc = rc || tmp_finish(&t, err) || tmp_commit(&t, 1, err);
-    tmp_discard(&t);
+    /* one file, streamed: a set of one (the AdamW moments are too big to join in memory) */
+    char dir[PATH_CAP];
+    const char *name = split_path(path, dir);
+    int rc = name ? 0 : err_setf(err, "%s: path too long", path);
+    fs_set_t *set = rc ? NULL : fs_set_begin(dir, err);
+    FILE *f = set ? fs_set_add(set, name, err) : NULL;
+    rc = !f || put_bytes(f, hdr, sizeof hdr, path, err) || put_bytes(f, table, tlen, path, err);
+    for (int i = 0; i < n && !rc; i++)
+        rc = put_bytes(f, sections[i].data, sections[i].len, path, err);
+    if (rc)
+        fs_set_abort(&set);
+    else
+        rc = fs_set_commit(&set, err);
     free(table);
     return rc ? -1 : 0;
 }
@@ -1256,8 +1172,10 @@ static int state_verify(int fd, const char *path, uint64_t size, uint64_t want, 
 }
 
 int ckpt_state_load(const char *path, const ckpt_section_t *sections, int n, err_t *err) {
-    if (check_sections(sections, n, path, err)) return -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char real[PATH_CAP];
+    if (check_sections(sections, n, path, err) || fs_resolve(path, real, sizeof real, err))
+        return -1;
+    int fd = open(real, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return err_setf(err, "%s: %s", path, strerror(errno));
     uint8_t *tab = NULL;
     uint64_t *offs = calloc((size_t)n + 1, sizeof *offs), sum = 0;

@@ -7,13 +7,15 @@
  *                      ("transformer."-prefixed trunk + score.weight (1, C)).
  *   vocab.json, merges.txt (optional) byte-level BPE, copied from a tokenizer directory
  *   train_state.bin    named binary sections (AdamW moments, step, RNG, data position)
- * Every write is atomic: temp file, fsync, rename, fsync the directory. A load validates
+ * Every write is atomic (fs.h): the files of a save appear together, a state file whole. Loads
+ * read through fs_resolve, so a save cut short by a crash is seen whole. A load validates
  * everything (names, shapes, dtypes, byte ranges) before it returns a model, so bad input
  * changes nothing. Errors name the file and the tensor. No global state. */
 #ifndef RLHF_CKPT_H
 #define RLHF_CKPT_H
 #include "err.h"
 #include "gpt.h"
+#include "state.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,23 +46,21 @@ gpt_model_t *ckpt_load(const char *dir, ckpt_meta_t *meta, err_t *err);
 int ckpt_load_config(const char *dir, gpt_config_t *cfg, gpt_head_t *head, ckpt_meta_t *meta,
                      err_t *err);
 
-/* Writes config.json and model.safetensors into dir (created if missing), each atomically.
- * tokenizer_dir, when not NULL and not dir itself, is a directory whose vocab.json and
- * merges.txt are copied in. -1 with err set; a failed save leaves the old files intact. */
+/* Writes config.json and model.safetensors into dir (created if missing) as one set of files
+ * (fs_set_*: they appear together or not at all). tokenizer_dir, when not NULL and not dir
+ * itself, is a directory whose vocab.json and merges.txt are copied in, in the same set.
+ * -1 with err set; a failed save leaves the old files intact. */
 int ckpt_save(const char *dir, const gpt_model_t *model, const ckpt_meta_t *meta,
               const char *tokenizer_dir, err_t *err);
 
-/* Writes len bytes to path atomically (path.tmp, fsync, rename, fsync dir). */
+/* Writes len bytes to path atomically: the older name of fs_write_atomic (fs.h). */
 int ckpt_write_atomic(const char *path, const void *data, size_t len, err_t *err);
 
-/* Training state: a list of named byte sections, written as one file with a magic, a version,
- * section names and lengths and a checksum, so truncation or corruption is detected. The
- * caller keeps the memory; sections are copied on write and read into caller buffers. */
-typedef struct {
-    const char *name; /* "adam.m", "adam.v", "step", "rng", "data_pos", ... (≤ 63 chars) */
-    void *data;       /* caller memory: read from on save, written into on load */
-    size_t len;       /* bytes; on load it must equal the stored length */
-} ckpt_section_t;
+/* Training state: a list of named byte sections (state.h), written as one file with a magic,
+ * a version, section names and lengths and a checksum, so truncation or corruption is
+ * detected. The caller keeps the memory; sections are copied on write and read into caller
+ * buffers. ckpt_section_t is the older name of state_section_t. */
+typedef state_section_t ckpt_section_t;
 
 /* Saves the sections into path atomically. */
 int ckpt_state_save(const char *path, const ckpt_section_t *sections, int n, err_t *err);

@@ -1,5 +1,5 @@
 #include "cli.h" /* own header first: proves it compiles on its own */
-#include "ckpt.h"
+#include "fs.h"
 #include <cblas.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -24,12 +24,6 @@
  * run's losses can be compared exactly with an uninterrupted one's. */
 #define JSON_FLAGS_RUN JSON_REAL_PRECISION(15)
 #define JSON_FLAGS_LOG 0
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- Errors ------------------------------------------------------------------------------ */
 
@@ -254,7 +248,7 @@ void cli_progress_init(cli_progress_t *p, FILE *out, const char *label, int64_t 
     int64_t todo = p->total - start_step;
     p->every = todo > 0 ? (todo + 19) / 20 : 0;
     p->loss = NAN;
-    p->t_start = now_s();
+    p->t_start = fs_monotonic_s();
     p->t_printed = -1;
 }
 
@@ -295,7 +289,7 @@ void cli_progress_update(cli_progress_t *p, int64_t step, double loss, int64_t t
     p->loss = loss;
     p->tokens += tokens;
     if (extra) snprintf(p->extra, sizeof p->extra, "%s", extra);
-    double now = now_s();
+    double now = fs_monotonic_s();
     bool first = p->t_printed<0, last = p->total> 0 && step >= p->total;
     bool due;
     if (p->tty)
@@ -326,7 +320,7 @@ void cli_progress_note(cli_progress_t *p, const char *fmt, ...) {
 
 void cli_progress_finish(cli_progress_t *p, const char *extra) {
     char line[CLI_PROGRESS_LINE];
-    double elapsed = now_s() - p->t_start;
+    double elapsed = fs_monotonic_s() - p->t_start;
     double rate = elapsed > 0 && p->tokens > 0 ? (double)p->tokens / elapsed : -1;
     const char *status = p->total > 0 && p->step < p->total ? "stopped" : "done";
     if (extra) snprintf(p->extra, sizeof p->extra, "%s", extra);
@@ -360,7 +354,7 @@ cli_log_t *cli_log_open(const char *path, bool append_mode, err_t *err) {
         free(log);
         return NULL;
     }
-    log->t_open = now_s();
+    log->t_open = fs_monotonic_s();
     return log;
 }
 
@@ -380,7 +374,7 @@ int cli_log_json(cli_log_t *log, const char *event, json_t *fields, err_t *err) 
     int rc = -1;
     if (!obj || json_object_set_new(obj, "event", json_string(event)) ||
         json_object_set_new(obj, "elapsed_ms",
-                            json_integer(llround((now_s() - log->t_open) * 1e3))) ||
+                            json_integer(llround((fs_monotonic_s() - log->t_open) * 1e3))) ||
         (fields && json_object_update(obj, fields)) ||
         !(text = json_dumps(obj, JSON_COMPACT | JSON_FLAGS_LOG))) {
         err_setf(err, "%s: cannot encode event \"%s\"", log->path, event);
@@ -454,7 +448,7 @@ const char *cli_git_commit(void) {
 
 static json_t *json_now_iso(void) {
     char buf[32];
-    cli_time_iso8601(buf, sizeof buf, (int64_t)time(NULL));
+    cli_time_iso8601(buf, sizeof buf, fs_wall_time());
     return json_string(buf);
 }
 
@@ -475,7 +469,7 @@ int cli_run_init(cli_run_t *run, const char *command, int argc, char *const argv
                  const cli_opts_t *opts, err_t *err) {
     char cwd[4096];
     memset(run, 0, sizeof *run);
-    run->t_start = now_s();
+    run->t_start = fs_monotonic_s();
     json_t *d = run->doc = json_object();
     int bad = !d;
     bad = bad || json_object_set_new(d, "format", json_string("rlhf-run-v1"));
@@ -508,7 +502,7 @@ int cli_run_write(cli_run_t *run, const char *dir, const char *status, err_t *er
     bool ended = strcmp(status, "running") != 0;
     if (json_object_set_new(d, "status", json_string(status)) ||
         json_object_set_new(d, "end_time", ended ? json_now_iso() : json_null()) ||
-        json_object_set_new(d, "elapsed_s", json_seconds(now_s() - run->t_start)))
+        json_object_set_new(d, "elapsed_s", json_seconds(fs_monotonic_s() - run->t_start)))
         return err_setf(err, "%s/run.json: out of memory", dir);
     if (mkdir(dir, 0777) && errno != EEXIST) return err_setf(err, "%s: %s", dir, strerror(errno));
     char *text = json_dumps(d, JSON_INDENT(2) | JSON_FLAGS_RUN);
@@ -519,7 +513,7 @@ int cli_run_write(cli_run_t *run, const char *dir, const char *status, err_t *er
     char path[4096];
     int rc = snprintf(path, sizeof path, "%s/run.json", dir) >= (int)sizeof path
                  ? err_setf(err, "%s/run.json: path too long", dir)
-                 : ckpt_write_atomic(path, text, len + 1, err); /* temp, fsync, rename, fsync dir */
+                 : fs_write_atomic(path, text, len + 1, err); /* temp, fsync, rename, fsync dir */
     free(text);
     return rc;
 }

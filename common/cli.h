@@ -224,7 +224,7 @@ typedef struct {
 int cli_run_init(cli_run_t *run, const char *command, int argc, char *const argv[],
                  const cli_opts_t *opts, err_t *err);
 /* Sets status ("running" / "done" / "stopped" / "failed"; any but "running" also sets
- * end_time) and writes DIR/run.json with ckpt_write_atomic (temp file, fsync, rename, fsync
+ * end_time) and writes DIR/run.json with fs_write_atomic (temp file, fsync, rename, fsync
  * DIR); DIR is created if missing (one level). Call at the start, with every checkpoint and at
  * the end. -1 with err set ("runs/sft/run.json.tmp: ..."); the old file stays. */
 int cli_run_write(cli_run_t *run, const char *dir, const char *status, err_t *err);

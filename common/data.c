@@ -174,15 +174,13 @@ int data_jsonl_next(data_jsonl_t *r, const data_field_t *fields, int n_fields, j
     if (len < 0) return -1;
     json_error_t jerr;
     /* DECODE_ANY: so `42` is reported as "not a JSON object", not as a syntax error */
-    json_t *v = json_loadb(r->buf, (size_t)len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-    if (!v) {
-        /* jansson's own text names a flag ("... without JSON_ALLOW_NUL"): say it plainly */
-        const char *text = json_error_code(&jerr) == json_error_null_character
-                               ? "\\u0000 (NUL) inside a string"
-                               : jerr.text;
-        return err_setf(err, "%s:%" PRId64 ": invalid JSON: %s (column %d)", r->name, r->line, text,
-                        jerr.column);
-    }
+    /* ALLOW_NUL: "\u0000" is valid JSON and byte 0 is a token like any other; every string
+     * is read with json_string_length */
+    json_t *v = json_loadb(r->buf, (size_t)len,
+                           JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!v)
+        return err_setf(err, "%s:%" PRId64 ": invalid JSON: %s (column %d)", r->name, r->line,
+                        jerr.text, jerr.column);
     if (data_check_fields(v, fields, n_fields, r->name, r->line, err)) {
         json_decref(v);
         return -1;
@@ -226,9 +224,19 @@ static void *grow(void *arr, int64_t *cap, int64_t need, size_t elem) {
     return p;
 }
 
-static char *dup_field(const json_t *obj, const char *key) {
+/* A copy of string field key, all json_string_length bytes of it (NUL bytes included) plus a
+ * NUL; *len gets the length. NULL when absent or out of memory. */
+static char *dup_field(const json_t *obj, const char *key, int64_t *len) {
     const json_t *v = json_object_get(obj, key);
-    return v ? strdup(json_string_value(v)) : NULL;
+    *len = 0;
+    if (!v) return NULL;
+    const size_t n = json_string_length(v);
+    char *s = malloc(n + 1);
+    if (!s) return NULL;
+    memcpy(s, json_string_value(v), n);
+    s[n] = '\0';
+    *len = (int64_t)n;
+    return s;
 }
 
 /* ---- Examples (demos and prompts) */
@@ -246,8 +254,9 @@ static int add_example(void *ctx, const json_t *obj, int64_t line, err_t *err) {
     if (!ex) return err_setf(err, "%s: out of memory", set->path);
     set->ex = ex;
     data_example_t *e = &set->ex[set->n];
-    e->prompt = dup_field(obj, "prompt");
-    e->response = c->with_response ? dup_field(obj, "response") : NULL;
+    e->prompt = dup_field(obj, "prompt", &e->prompt_len);
+    e->response = c->with_response ? dup_field(obj, "response", &e->response_len) : NULL;
+    if (!c->with_response) e->response_len = 0;
     e->line = line;
     set->n++; /* counted even when a copy failed, so release frees what was copied */
     if (!e->prompt || (c->with_response && !e->response))
@@ -290,7 +299,7 @@ void data_examples_release(data_examples_t *set) {
 
 typedef struct {
     data_texts_t *set;
-    int64_t cap_text, cap_line;
+    int64_t cap_text, cap_len, cap_line;
 } texts_ctx_t;
 
 static int add_text(void *ctx, const json_t *obj, int64_t line, err_t *err) {
@@ -298,11 +307,13 @@ static int add_text(void *ctx, const json_t *obj, int64_t line, err_t *err) {
     data_texts_t *set = c->set;
     char **text = grow(set->text, &c->cap_text, set->n + 1, sizeof *text);
     if (text) set->text = text;
+    int64_t *lens = grow(set->len, &c->cap_len, set->n + 1, sizeof *lens);
+    if (lens) set->len = lens;
     int64_t *lines = grow(set->line, &c->cap_line, set->n + 1, sizeof *lines);
     if (lines) set->line = lines;
-    if (!text || !lines) return err_setf(err, "%s: out of memory", set->path);
+    if (!text || !lens || !lines) return err_setf(err, "%s: out of memory", set->path);
     set->line[set->n] = line;
-    set->text[set->n] = dup_field(obj, "text");
+    set->text[set->n] = dup_field(obj, "text", &set->len[set->n]);
     set->n++;
     return set->text[set->n - 1] ? 0 : err_setf(err, "%s: out of memory", set->path);
 }
@@ -322,6 +333,7 @@ int data_texts_load(data_texts_t *out, const char *path, err_t *err) {
 void data_texts_release(data_texts_t *set) {
     for (int64_t i = 0; i < set->n; i++) free(set->text[i]);
     free(set->text);
+    free(set->len);
     free(set->line);
     free(set->path);
     memset(set, 0, sizeof *set);
@@ -411,11 +423,6 @@ int data_read_file(const char *path, char **text, size_t *len, err_t *err) {
         err_setf(err, "%s: read error: %s", path, strerror(errno));
         goto fail;
     }
-    const char *nul = memchr(buf, '\0', n);
-    if (nul) {
-        err_setf(err, "%s: NUL byte at offset %td", path, nul - buf);
-        goto fail;
-    }
     buf[n] = '\0';
     fclose(f);
     *text = buf;
@@ -442,20 +449,28 @@ static void put(char *buf, size_t size, size_t *len, const char *s, size_t n) {
     if (size) buf[*len < size ? *len : size - 1] = '\0';
 }
 
-size_t data_template_prompt(char *buf, size_t size, const char *prompt) {
+size_t data_template_promptn(char *buf, size_t size, const char *prompt, size_t prompt_len) {
     size_t len = 0;
     put(buf, size, &len, TEMPLATE_BEFORE, strlen(TEMPLATE_BEFORE));
-    put(buf, size, &len, prompt, strlen(prompt));
+    put(buf, size, &len, prompt, prompt_len);
     put(buf, size, &len, TEMPLATE_AFTER, strlen(TEMPLATE_AFTER));
     return len;
 }
 
-size_t data_template_response(char *buf, size_t size, const char *response) {
+size_t data_template_responsen(char *buf, size_t size, const char *response, size_t response_len) {
     size_t len = 0;
-    while (*response == ' ') response++;
+    while (response_len > 0 && *response == ' ') response++, response_len--;
     put(buf, size, &len, " ", 1);
-    put(buf, size, &len, response, strlen(response));
+    put(buf, size, &len, response, response_len);
     return len;
+}
+
+size_t data_template_prompt(char *buf, size_t size, const char *prompt) {
+    return data_template_promptn(buf, size, prompt, strlen(prompt));
+}
+
+size_t data_template_response(char *buf, size_t size, const char *response) {
+    return data_template_responsen(buf, size, response, strlen(response));
 }
 
 const char *data_template_strip(const char *text) {
@@ -528,20 +543,21 @@ typedef struct {
     int64_t ids_cap;
 } scratch_t;
 
-/* Templates with fmt (data_template_prompt / _response) and tokenizes into s->ids. Returns the
- * token count or -1 with err set. */
-static int64_t encode_part(scratch_t *s, size_t (*fmt)(char *, size_t, const char *),
-                           const char *raw, data_encode_fn encode, void *ctx, err_t *err) {
-    size_t need = fmt(NULL, 0, raw) + 1;
-    if (need > s->text_cap) {
-        char *t = realloc(s->text, need);
+/* Templates raw[0..raw_len) with fmt (data_template_promptn / _responsen) and tokenizes into
+ * s->ids. Returns the token count or -1 with err set. */
+static int64_t encode_part(scratch_t *s, size_t (*fmt)(char *, size_t, const char *, size_t),
+                           const char *raw, int64_t raw_len, data_encode_fn encode, void *ctx,
+                           err_t *err) {
+    const size_t len = fmt(NULL, 0, raw, (size_t)raw_len);
+    if (len + 1 > s->text_cap) {
+        char *t = realloc(s->text, len + 1);
         if (!t) return err_setf(err, "out of memory");
         s->text = t;
-        s->text_cap = need;
+        s->text_cap = len + 1;
     }
-    fmt(s->text, s->text_cap, raw);
+    fmt(s->text, s->text_cap, raw, (size_t)raw_len);
     for (;;) {
-        int64_t n = encode(ctx, s->text, s->ids, s->ids_cap, err);
+        int64_t n = encode(ctx, s->text, (int64_t)len, s->ids, s->ids_cap, err);
         if (n < 0 || n <= s->ids_cap) return n < 0 ? -1 : n;
         int32_t *ids = realloc(s->ids, (size_t)n * sizeof *ids);
         if (!ids) return err_setf(err, "out of memory");
@@ -588,7 +604,7 @@ static int sft_add(data_sft_t *out, int64_t *ids_cap, scratch_t *s, const char *
                    const data_example_t *e, data_encode_fn encode, void *ctx, int64_t context,
                    data_too_long_t too_long, err_t *err) {
     const int64_t start = out->offset[out->n];
-    int64_t n_p = encode_part(s, data_template_prompt, e->prompt, encode, ctx, err);
+    int64_t n_p = encode_part(s, data_template_promptn, e->prompt, e->prompt_len, encode, ctx, err);
     if (n_p < 0) return err_prefixf(err, "%s:%" PRId64 ": prompt: ", path, e->line);
     if (n_p == 0) return err_setf(err, "%s:%" PRId64 ": prompt has no tokens", path, e->line);
     int32_t *ids = grow(out->ids, ids_cap, start + n_p, sizeof *ids);
@@ -597,7 +613,8 @@ static int sft_add(data_sft_t *out, int64_t *ids_cap, scratch_t *s, const char *
     memcpy(out->ids + start, s->ids, (size_t)n_p * sizeof *ids);
     int64_t n_r = 0;
     if (e->response) {
-        n_r = encode_part(s, data_template_response, e->response, encode, ctx, err);
+        n_r =
+            encode_part(s, data_template_responsen, e->response, e->response_len, encode, ctx, err);
         if (n_r < 0) return err_prefixf(err, "%s:%" PRId64 ": response: ", path, e->line);
     }
     bool eos;

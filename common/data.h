@@ -18,8 +18,10 @@
 /* ---- JSONL. One JSON object per line, UTF-8. Blank (all-whitespace) lines are skipped (a
  * trailing newline or a spacer line is not an error) but still counted, so LINE is always the
  * line number an editor shows. Lines may end in "\n" or "\r\n". Fields the reader was not
- * asked about are ignored (files may carry ids, sources, ...). Duplicate keys and "\u0000" in
- * strings are errors. Messages, with FILE as given:
+ * asked about are ignored (files may carry ids, sources, ...). Duplicate keys are errors.
+ * Strings are bytes with a length: JSON allows "\u0000", and GPT-2's byte-level BPE encodes
+ * byte 0 like any other (id 188), so a NUL inside a string is data, read with
+ * json_string_length, never cut at. Messages, with FILE as given:
  *   FILE: cannot open: No such file or directory
  *   FILE:LINE: line longer than N bytes
  *   FILE:LINE: invalid JSON: <jansson's text> (column N)
@@ -80,12 +82,16 @@ void data_jsonl_close(data_jsonl_t *r);
 /* ---- Loaded files. Each loader reads the whole file, so every line is checked before the
  * caller starts work. On error the output is left empty (releasing it is still allowed). */
 
-/* A demonstration ({"prompt", "response"}) or a prompt ({"prompt"}): strings are UTF-8 with
- * no NUL inside, copied out of the JSON. */
+/* A demonstration ({"prompt", "response"}) or a prompt ({"prompt"}): strings are UTF-8 bytes
+ * copied out of the JSON, with their lengths; they may hold NUL bytes ("\u0000"), so read
+ * them with the lengths (a NUL also follows the last byte, for messages and C callers). Code
+ * that builds an example by hand sets the lengths too. */
 typedef struct {
-    char *prompt;   /* as written in the file; the template is applied later */
-    char *response; /* demos: as written; prompts files: NULL */
-    int64_t line;   /* 1-based line in the file: errors found later name it */
+    char *prompt;         /* as written in the file; the template is applied later */
+    char *response;       /* demos: as written; prompts files: NULL */
+    int64_t prompt_len;   /* bytes of prompt */
+    int64_t response_len; /* bytes of response (0 when NULL) */
+    int64_t line;         /* 1-based line in the file: errors found later name it */
 } data_example_t;
 
 typedef struct {
@@ -105,7 +111,8 @@ void data_examples_release(data_examples_t *set);
 typedef struct {
     char *path;
     int64_t n;
-    char **text;   /* [n] */
+    char **text;   /* [n] bytes, NUL after the last one; may hold NUL bytes: use len */
+    int64_t *len;  /* [n] bytes of text[i] */
     int64_t *line; /* [n] 1-based line numbers */
 } data_texts_t;
 
@@ -127,9 +134,8 @@ typedef struct {
 int data_ids_load(data_ids_t *out, const char *path, int64_t vocab_size, err_t *err);
 void data_ids_release(data_ids_t *set);
 
-/* Reads a whole file (a plain-text corpus) into a NUL-terminated buffer. Caller frees *text.
- * A NUL byte inside is an error ("corpus.txt: NUL byte at offset 1234"): text goes to the
- * tokenizer as a C string. */
+/* Reads a whole file (a plain-text corpus) into a buffer of *len bytes plus a NUL after them.
+ * Caller frees *text. The bytes may hold NUL bytes (the tokenizer takes text with a length). */
 int data_read_file(const char *path, char **text, size_t *len, err_t *err);
 
 /* ---- The prompt/response template (DESIGN §3): every program shows a model a prompt and a
@@ -150,9 +156,13 @@ int data_read_file(const char *path, char **text, size_t *len, err_t *err);
 #define DATA_TEMPLATE_NAME "rlhf-v1"
 
 /* Writes "Human: {prompt}\n\nAssistant:" into buf (size bytes, NUL-terminated when size > 0)
- * and returns the full length without the NUL, like snprintf (size 0 only measures). */
-size_t data_template_prompt(char *buf, size_t size, const char *prompt);
+ * and returns the full length without the NUL, like snprintf (size 0 only measures). prompt
+ * is prompt_len bytes (NUL bytes are copied like any other: measure with the return value). */
+size_t data_template_promptn(char *buf, size_t size, const char *prompt, size_t prompt_len);
 /* Writes " {response}" (leading spaces of response dropped, one added); as above. */
+size_t data_template_responsen(char *buf, size_t size, const char *response, size_t response_len);
+/* The same for a C string (no NUL inside), as jansson's json_string is to json_stringn. */
+size_t data_template_prompt(char *buf, size_t size, const char *prompt);
 size_t data_template_response(char *buf, size_t size, const char *response);
 /* The response as a file holds it, from a sampled continuation of data_template_prompt:
  * skips the one leading space the template adds (borrowed pointer into text). */
@@ -163,12 +173,12 @@ const char *data_template_strip(const char *text);
  * "runs/sft: config.json: rlhf.template is \"chatml-v2\", this build knows only \"rlhf-v1\"". */
 int data_template_check(const char *model_dir, const char *name, err_t *err);
 
-/* Tokenizes text (NUL-terminated UTF-8): writes at most cap ids into ids and returns how many
- * the whole text needs (more than cap means: call again with a larger buffer), or -1 with err
- * set. Adapts the tokenizer (ctx) to this module. Byte-level BPE never yields more tokens than
- * bytes, so cap = strlen(text) always suffices. */
-typedef int64_t (*data_encode_fn)(void *ctx, const char *text, int32_t *ids, int64_t cap,
-                                  err_t *err);
+/* Tokenizes text[0..len) (UTF-8 bytes, NUL bytes included): writes at most cap ids into ids and
+ * returns how many the whole text needs (more than cap means: call again with a larger
+ * buffer), or -1 with err set. Adapts the tokenizer (ctx) to this module. Byte-level BPE never
+ * yields more tokens than bytes, so cap = len always suffices. */
+typedef int64_t (*data_encode_fn)(void *ctx, const char *text, int64_t len, int32_t *ids,
+                                  int64_t cap, err_t *err);
 
 /* ---- Token streams for pretraining (and PPO's pretraining mix): the whole tokenized corpus
  * as one array; a batch is B windows of T+1 consecutive tokens, inputs the first T and targets

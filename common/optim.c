@@ -162,8 +162,8 @@ double optim_lr(const optim_schedule_t *s, int64_t step) {
     return s->lr_min + 0.5 * (1.0 + cos(pi * ratio)) * (s->lr - s->lr_min);
 }
 
-void optim_sections(optim_t *opt, ckpt_section_t out[OPTIM_NUM_SECTIONS]) {
-    out[0] = (ckpt_section_t){"adam.m", opt->m, (size_t)opt->n * sizeof *opt->m};
-    out[1] = (ckpt_section_t){"adam.v", opt->v, (size_t)opt->n * sizeof *opt->v};
-    out[2] = (ckpt_section_t){"adam.step", &opt->step, sizeof opt->step};
+void optim_sections(optim_t *opt, state_section_t out[OPTIM_NUM_SECTIONS]) {
+    out[0] = (state_section_t){"adam.m", opt->m, (size_t)opt->n * sizeof *opt->m};
+    out[1] = (state_section_t){"adam.v", opt->v, (size_t)opt->n * sizeof *opt->v};
+    out[2] = (state_section_t){"adam.step", &opt->step, sizeof opt->step};
 }

@@ -6,9 +6,9 @@
  * Fails: optim_new only (NULL with err set); the step, the schedule and clipping cannot fail. */
 #ifndef RLHF_OPTIM_H
 #define RLHF_OPTIM_H
-#include "ckpt.h"
 #include "err.h"
 #include "gpt.h"
+#include "state.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -83,10 +83,10 @@ typedef struct {
  *   step >= total:          lr_min (or lr when total <= warmup). */
 double optim_lr(const optim_schedule_t *sched, int64_t step);
 
-/* The optimizer state as checkpoint sections "adam.m", "adam.v", "adam.step" (int64), each
+/* The optimizer state as state sections "adam.m", "adam.v", "adam.step" (int64), each
  * pointing into opt: pass them to ckpt_state_save, or to ckpt_state_load to restore an
  * optimizer made by optim_new for the same model (lengths must match). Writes
  * OPTIM_NUM_SECTIONS entries; valid while opt lives. */
 #define OPTIM_NUM_SECTIONS 3
-void optim_sections(optim_t *opt, ckpt_section_t out[OPTIM_NUM_SECTIONS]);
+void optim_sections(optim_t *opt, state_section_t out[OPTIM_NUM_SECTIONS]);
 #endif /* RLHF_OPTIM_H */

@@ -15,7 +15,7 @@
  * word frequency, an index pair → words that contain it, and a max-heap with lazy deletion;
  * a merge touches only the words in its pair's index. */
 #include "tok.h"
-#include "ckpt.h" /* ckpt_write_atomic */
+#include "fs.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
@@ -550,9 +550,12 @@ tok_t *tok_load_files(const char *vocab_path, const char *merges_path, err_t *er
 }
 
 tok_t *tok_load(const char *dir, err_t *err) {
-    char vocab[4096], merges[4096];
-    if (snprintf(vocab, sizeof vocab, "%s/vocab.json", dir) >= (int)sizeof vocab ||
-        snprintf(merges, sizeof merges, "%s/merges.txt", dir) >= (int)sizeof merges) {
+    char vocab[4096], merges[4096], path[4096];
+    /* fs_resolve: a tok_save a crash interrupted is read whole, never half old, half new */
+    if (snprintf(path, sizeof path, "%s/vocab.json", dir) >= (int)sizeof path ||
+        fs_resolve(path, vocab, sizeof vocab, err) ||
+        snprintf(path, sizeof path, "%s/merges.txt", dir) >= (int)sizeof path ||
+        fs_resolve(path, merges, sizeof merges, err)) {
         err_setf(err, "%.200s...: path too long", dir);
         return NULL;
     }
@@ -933,17 +936,18 @@ static int render(const tok_t *t, char **vocab, int64_t *vlen, char **merges, in
 }
 
 int tok_save(const tok_t *t, const char *dir, err_t *err) {
-    char vpath[4096], mpath[4096];
-    if (snprintf(vpath, sizeof vpath, "%s/vocab.json", dir) >= (int)sizeof vpath ||
-        snprintf(mpath, sizeof mpath, "%s/merges.txt", dir) >= (int)sizeof mpath)
-        return err_setf(err, "%.200s...: path too long", dir);
-    if (mkdir(dir, 0777) && errno != EEXIST)
-        return err_setf(err, "%s: cannot create the directory: %s", dir, strerror(errno));
     char *vocab = NULL, *merges = NULL;
     int64_t vlen = 0, mlen = 0;
     if (render(t, &vocab, &vlen, &merges, &mlen, err)) return -1;
-    int rc = ckpt_write_atomic(vpath, vocab, (size_t)vlen, err);
-    if (!rc) rc = ckpt_write_atomic(mpath, merges, (size_t)mlen, err);
+    /* one set: a crash never leaves a vocab.json beside another vocabulary's merges.txt */
+    fs_set_t *set = fs_set_begin(dir, err);
+    int rc = set ? 0 : -1;
+    if (!rc && (fs_set_write(set, "vocab.json", vocab, (size_t)vlen, err) ||
+                fs_set_write(set, "merges.txt", merges, (size_t)mlen, err))) {
+        fs_set_abort(&set);
+        rc = -1;
+    }
+    if (!rc) rc = fs_set_commit(&set, err);
     free(vocab);
     free(merges);
     return rc;

@@ -82,9 +82,10 @@ const char *tok_token(const tok_t *tok, int32_t id, int64_t *len);
 /* The id of the token whose bytes are exactly bytes[0..len), or -1. */
 int32_t tok_token_id(const tok_t *tok, const char *bytes, int64_t len);
 
-/* Writes DIR/vocab.json and DIR/merges.txt (DIR is created if missing), each atomically
- * (temp file, fsync, rename, fsync DIR), in GPT-2's own format: what tok_load reads back
- * gives the same ids, and GPT-2's files are reproduced byte for byte. */
+/* Writes DIR/vocab.json and DIR/merges.txt (DIR is created if missing) as one set of files
+ * (fs.h: both appear or neither; tok_load reads through fs_resolve, so it never pairs one
+ * vocabulary's vocab.json with another's merges.txt), in GPT-2's own format: what tok_load
+ * reads back gives the same ids, and GPT-2's files are reproduced byte for byte. */
 int tok_save(const tok_t *tok, const char *dir, err_t *err);
 
 /* Trains a byte-level BPE vocabulary of vocab_size ids on text[0..len): ids 0..255 are the

@@ -267,7 +267,7 @@ static int encode_texts(sft_model_t *m, const data_texts_t *texts, tok_ids_t *id
     const int64_t context = m->model->cfg.n_positions;
     offset[0] = 0;
     for (int64_t i = 0; i < texts->n; i++) {
-        if (tok_encode(m->tok, texts->text[i], (int64_t)strlen(texts->text[i]), true, ids, err))
+        if (tok_encode(m->tok, texts->text[i], texts->len[i], true, ids, err))
             return err_prefixf(err, "%s:%" PRId64 ": ", texts->path, texts->line[i]);
         offset[i + 1] = ids->len;
         const int64_t n = offset[i + 1] - offset[i];

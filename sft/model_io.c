@@ -63,9 +63,10 @@ void sft_model_release(sft_model_t *m) {
     memset(m, 0, sizeof *m);
 }
 
-int64_t sft_model_encode(void *ctx, const char *text, int32_t *ids, int64_t cap, err_t *err) {
+int64_t sft_model_encode(void *ctx, const char *text, int64_t len, int32_t *ids, int64_t cap,
+                         err_t *err) {
     sft_model_t *m = ctx;
-    return tok_encode_into(m->tok, text, (int64_t)strlen(text), false, ids, cap, err);
+    return tok_encode_into(m->tok, text, len, false, ids, cap, err);
 }
 
 size_t sft_utf8_sanitize(const char *str, size_t n, char *out) {

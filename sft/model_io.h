@@ -42,7 +42,8 @@ void sft_model_release(sft_model_t *m);
  * is tokenized with "<|endoftext|>" as ordinary text (a demonstration cannot smuggle in an
  * end-of-text; the template adds the real one as an id). sft train and sft eval --demos both
  * tokenize through it, so evaluation sees exactly the tokens training saw. */
-int64_t sft_model_encode(void *ctx, const char *text, int32_t *ids, int64_t cap, err_t *err);
+int64_t sft_model_encode(void *ctx, const char *text, int64_t len, int32_t *ids, int64_t cap,
+                         err_t *err);
 
 /* A sampled response as text: decodes ids[0..n) (leave out a final end-of-text), removes the
  * space the template puts before a response (data_template_strip) and replaces bytes that are

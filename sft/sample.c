@@ -58,10 +58,11 @@ static json_t *ids_json(const int32_t *ids, int64_t n) {
 
 static int print_completion(void *ctx, const sft_completion_t *c, err_t *err) {
     const print_ctx_t *p = ctx;
+    const data_example_t *ex = &p->prompts->examples->ex[c->prompt];
     json_t *o = json_object();
     if (!o) return err_setf(err, "out of memory");
     const int bad =
-        json_object_set_new(o, "prompt", json_string(p->prompts->examples->ex[c->prompt].prompt)) |
+        json_object_set_new(o, "prompt", json_stringn(ex->prompt, (size_t)ex->prompt_len)) |
         json_object_set_new(o, "k", json_integer(c->k)) |
         json_object_set_new(o, "response", json_stringn(c->response, c->response_len)) |
         json_object_set_new(o, "ended", json_boolean(c->ended)) |
@@ -83,7 +84,10 @@ static int run(const char *model_dir, const char *prompt, const char *prompts_pa
     cli_log_t *log = NULL;
     sft_model_t m = {0};
     data_examples_t file = {0};
-    data_example_t one = {.prompt = (char *)prompt, .response = NULL, .line = 0};
+    data_example_t one = {.prompt = (char *)prompt,
+                          .prompt_len = prompt ? (int64_t)strlen(prompt) : 0,
+                          .response = NULL,
+                          .line = 0};
     data_examples_t single = {.path = "--prompt", .n = 1, .ex = &one};
     sft_prompts_t prompts = {0};
     int rc = 1;

@@ -28,14 +28,15 @@ static void where(char *buf, size_t size, const data_examples_t *ex, int64_t i) 
 static int64_t encode_prompt(sft_prompts_t *out, int64_t i, sft_model_t *m, int64_t *cap,
                              char **text, size_t *text_cap, err_t *err) {
     const char *prompt = out->examples->ex[i].prompt;
-    const size_t need = data_template_prompt(NULL, 0, prompt) + 1;
+    const size_t plen = (size_t)out->examples->ex[i].prompt_len;
+    const size_t need = data_template_promptn(NULL, 0, prompt, plen) + 1;
     if (need > *text_cap) {
         char *t = realloc(*text, need);
         if (!t) return err_setf(err, "out of memory");
         *text = t;
         *text_cap = need;
     }
-    data_template_prompt(*text, need, prompt);
+    data_template_promptn(*text, need, prompt, plen);
     /* byte-level BPE gives at most one token per byte */
     const int64_t at = out->offset[i];
     if (at + (int64_t)need > *cap) {
@@ -46,7 +47,7 @@ static int64_t encode_prompt(sft_prompts_t *out, int64_t i, sft_model_t *m, int6
         out->ids = ids;
         *cap = c;
     }
-    return sft_model_encode(m, *text, out->ids + at, (int64_t)need, err);
+    return sft_model_encode(m, *text, (int64_t)need - 1, out->ids + at, (int64_t)need, err);
 }
 
 int sft_prompts_build(sft_prompts_t *out, sft_model_t *m, const data_examples_t *examples,

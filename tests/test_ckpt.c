@@ -1,7 +1,6 @@
 #include "ckpt.h"
+#include "testutil.h"
 #include <check.h>
-#include <dirent.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,54 +14,16 @@
 
 /* ---- helpers: scratch directories and files --------------------------------------------- */
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert(buf);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static void spit(const char *path, const void *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f, "cannot write %s", path);
-    ck_assert_int_eq(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
-static void copy_file(const char *src, const char *dst) {
-    size_t n;
-    char *b = slurp(src, &n);
-    spit(dst, b, n);
-    free(b);
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void rm_tree(const char *dir) {
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A fresh scratch directory holding a copy of fixture dir src (config + model). */
+/* A fresh scratch directory (dir: 64 bytes) holding a copy of fixture dir src (config +
+ * model). */
 static void scratch_copy(char *dir, const char *src) {
-    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
-    ck_assert(mkdtemp(dir));
+    testutil_scratch_dir(dir, 64, "ckpt");
     char a[512], b[512];
     const char *files[] = {"config.json", "model.safetensors"};
     for (int i = 0; i < 2; i++) {
         snprintf(a, sizeof a, "%s/%s", src, files[i]);
         snprintf(b, sizeof b, "%s/%s", dir, files[i]);
-        copy_file(a, b);
+        testutil_copy_file(a, b);
     }
 }
 
@@ -72,7 +33,7 @@ static void patch_header(const char *dir, const char *from, const char *to) {
     char path[512];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     size_t n;
-    char *b = slurp(path, &n);
+    char *b = testutil_slurp(path, &n);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = hl << 8 | (uint8_t)b[i];
     char *hdr = strndup(b + 8, hl);
@@ -86,7 +47,7 @@ static void patch_header(const char *dir, const char *from, const char *to) {
     memcpy(out + 8 + pre, to, strlen(to));
     memcpy(out + 8 + pre + strlen(to), at + strlen(from), hl - pre - strlen(from));
     memcpy(out + 8 + nh, b + 8 + hl, n - 8 - hl);
-    spit(path, out, 8 + nh + (n - 8 - hl));
+    testutil_spit(path, out, 8 + nh + (n - 8 - hl));
     free(out);
     free(hdr);
     free(b);
@@ -202,7 +163,7 @@ START_TEST(test_ckpt_load_wrong_shape) {
                  "\"wpe.weight\":{\"dtype\":\"F32\",\"shape\":[16,96]");
     expect_load_error(dir, "model.safetensors: wpe.weight: shape [16, 96], expected [32, 48]",
                       NULL);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 
@@ -211,7 +172,7 @@ START_TEST(test_ckpt_load_missing_tensor) {
     scratch_copy(dir, FIX_RM);
     patch_header(dir, "\"transformer.h.1.ln_2.bias\"", "\"transformer.h.1.ln_2.bias_x\"");
     expect_load_error(dir, "model.safetensors: missing tensor h.1.ln_2.bias", NULL);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 
@@ -221,7 +182,7 @@ START_TEST(test_ckpt_load_unknown_dtype) {
     patch_header(dir, "\"h.1.ln_2.bias\":{\"dtype\":\"F32\"",
                  "\"h.1.ln_2.bias\":{\"dtype\":\"F13\"");
     expect_load_error(dir, "model.safetensors: h.1.ln_2.bias: unknown dtype \"F13\"", NULL);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 
@@ -233,7 +194,7 @@ START_TEST(test_ckpt_load_truncated) {
     expect_load_error(dir, "model.safetensors: score.weight:", "truncated");
     ck_assert_int_eq(truncate(path, 5), 0);
     expect_load_error(dir, "model.safetensors", "truncated");
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 
@@ -242,12 +203,12 @@ START_TEST(test_ckpt_load_bad_json) {
     scratch_copy(dir, FIX_LM);
     snprintf(path, sizeof path, "%s/config.json", dir);
     const char *bad = "{\"n_embd\": 48,\n  \"n_layer\": }";
-    spit(path, bad, strlen(bad));
+    testutil_spit(path, bad, strlen(bad));
     expect_load_error(dir, "config.json:2:", NULL);
-    copy_file(FIX_LM "/config.json", path);
+    testutil_copy_file(FIX_LM "/config.json", path);
     patch_header(dir, "{\"wte.weight\":{", "{\"wte.weight\":[");
     expect_load_error(dir, "model.safetensors: header is not valid JSON", NULL);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 
@@ -261,7 +222,7 @@ START_TEST(test_ckpt_load_header_beyond_file) {
     fclose(f);
     expect_load_error(dir, "model.safetensors: header length 4294967296 beyond the file size",
                       NULL);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 
@@ -271,16 +232,16 @@ START_TEST(test_ckpt_load_overlap_and_duplicates) {
     /* ln_f.bias claims ln_f.weight's bytes: overlap (and a hole where it was). */
     patch_header(dir, "\"data_offsets\":[251136,251328]", "\"data_offsets\":[250944,251136]");
     expect_load_error(dir, "model.safetensors: ", "overlap");
-    rm_tree(dir);
+    testutil_rm_tree(dir);
     scratch_copy(dir, FIX_LM);
     patch_header(dir, "\"ln_f.bias\"", "\"ln_f.weight\"");
     expect_load_error(dir, "model.safetensors: header is not valid JSON", "duplicate");
-    rm_tree(dir);
+    testutil_rm_tree(dir);
     /* The same tensor with and without the prefix. */
     scratch_copy(dir, FIX_LM);
     patch_header(dir, "\"h.0.attn.bias\"", "\"transformer.ln_f.bias\"");
     expect_load_error(dir, "model.safetensors: ln_f.bias given twice", NULL);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 
@@ -289,18 +250,18 @@ START_TEST(test_ckpt_load_config_errors) {
     scratch_copy(dir, FIX_RM);
     snprintf(path, sizeof path, "%s/config.json", dir);
     size_t n;
-    char *c = slurp(FIX_RM "/config.json", &n);
+    char *c = testutil_slurp(FIX_RM "/config.json", &n);
     char *at = strstr(c, "\"num_labels\": 1");
     ck_assert(at);
     at[14] = '2';
-    spit(path, c, n);
+    testutil_spit(path, c, n);
     expect_load_error(dir, "config.json: GPT2ForSequenceClassification with num_labels 2", NULL);
     free(c);
     const char *bad = "{\"n_embd\": 48, \"n_layer\": 2, \"n_head\": 5, \"n_positions\": 32, "
                       "\"vocab_size\": 97}";
-    spit(path, bad, strlen(bad));
+    testutil_spit(path, bad, strlen(bad));
     expect_load_error(dir, "config.json: n_embd 48 is not a multiple of n_head 5", NULL);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
     expect_load_error("/nonexistent/dir", "/nonexistent/dir/config.json", NULL);
 }
 END_TEST
@@ -309,7 +270,7 @@ END_TEST
 
 static bool same_file(const char *a, const char *b) {
     size_t na, nb;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    char *x = testutil_slurp(a, &na), *y = testutil_slurp(b, &nb);
     bool same = na == nb && !memcmp(x, y, na);
     free(x);
     free(y);
@@ -337,8 +298,7 @@ static void check_resave(const char *fix) {
     gpt_model_t *m = ckpt_load(fix, &meta, &err);
     ck_assert_msg(m, "%s", err.msg);
     char dir[64], a[512], b[512];
-    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
-    ck_assert(mkdtemp(dir));
+    testutil_scratch_dir(dir, sizeof dir, "ckpt");
     ck_assert_msg(ckpt_save(dir, m, &meta, NULL, &err) == 0, "%s", err.msg);
     snprintf(a, sizeof a, "%s/model.safetensors", fix);
     snprintf(b, sizeof b, "%s/model.safetensors", dir);
@@ -362,13 +322,13 @@ static void check_resave(const char *fix) {
     json_decref(ca);
     json_decref(cb);
     size_t na, nb;
-    char *ta = slurp(a, &na), *tb = slurp(b, &nb);
+    char *ta = testutil_slurp(a, &na), *tb = testutil_slurp(b, &nb);
     ck_assert(na > 2 && !strcmp(ta + na - 2, "\n}"));
     ck_assert(!strncmp(ta, tb, na - 2) && !strncmp(tb + na - 2, ",\n  \"rlhf\": {", 13));
     free(ta);
     free(tb);
     gpt_destroy(&m);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 
 START_TEST(test_ckpt_save_matches_fixture_lm) {
@@ -397,8 +357,7 @@ START_TEST(test_ckpt_round_trip_bit_exact) {
                             .pad_id = 0,
                             .reward_bias = -0.12345678901234567};
         char dir[64];
-        strcpy(dir, "/tmp/test_ckpt_XXXXXX");
-        ck_assert(mkdtemp(dir));
+        testutil_scratch_dir(dir, sizeof dir, "ckpt");
         strcat(dir, "/sub/model"); /* created, parents too */
         ck_assert_msg(ckpt_save(dir, m, &meta, NULL, &err) == 0, "%s", err.msg);
         ckpt_meta_t back;
@@ -416,7 +375,7 @@ START_TEST(test_ckpt_round_trip_bit_exact) {
         gpt_destroy(&m);
         gpt_destroy(&r);
         dir[strlen(dir) - strlen("/sub/model")] = '\0';
-        rm_tree(dir);
+        testutil_rm_tree(dir);
     }
 }
 END_TEST
@@ -426,45 +385,39 @@ END_TEST
 START_TEST(test_ckpt_failed_save_changes_nothing) {
     err_t err = ERR_INIT;
     char dir[64], tok[64], path[512], a[512];
-    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
-    strcpy(tok, "/tmp/test_ckpt_tok_XXXXXX");
-    ck_assert(mkdtemp(dir) && mkdtemp(tok));
+    testutil_scratch_dir(dir, sizeof dir, "ckpt");
+    testutil_scratch_dir(tok, sizeof tok, "ckpt-tok");
     snprintf(path, sizeof path, "%s/vocab.json", tok);
-    spit(path, "{\"a\": 0}", 8);
+    testutil_spit(path, "{\"a\": 0}", 8);
     gpt_model_t *m = gpt_new(&small, GPT_HEAD_LM, &err);
     gpt_init_random(m, 1);
     ck_assert_int_eq(ckpt_save(dir, m, NULL, NULL, &err), 0);
     size_t n0, n1;
     snprintf(a, sizeof a, "%s/model.safetensors", dir);
-    char *before = slurp(a, &n0);
+    char *before = testutil_slurp(a, &n0);
     gpt_init_random(m, 2);
     /* merges.txt is missing from the tokenizer directory: the whole save fails. */
     ck_assert_int_eq(ckpt_save(dir, m, NULL, tok, &err), -1);
     ck_assert_msg(strstr(err.msg, "merges.txt"), "%s", err.msg);
-    char *after = slurp(a, &n1);
+    char *after = testutil_slurp(a, &n1);
     ck_assert(n0 == n1 && !memcmp(before, after, n0));
     free(after);
-    DIR *d = opendir(dir);
-    int files = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        ck_assert_msg(!strstr(e->d_name, ".tmp"), "left behind: %s", e->d_name);
-        files += e->d_name[0] != '.';
-    }
-    closedir(d);
-    ck_assert_int_eq(files, 2);
+    char listing[256]; /* no temporary file or staging directory left behind */
+    testutil_list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, "config.json model.safetensors");
     /* Bad meta is refused before anything is written. */
     err_clear(&err);
     ckpt_meta_t bad = ckpt_meta_default();
     bad.eos_id = 50;
     ck_assert_int_eq(ckpt_save(dir, m, &bad, NULL, &err), -1);
     ck_assert_msg(strstr(err.msg, "eos_id 50"), "%s", err.msg);
-    after = slurp(a, &n1);
+    after = testutil_slurp(a, &n1);
     ck_assert(n0 == n1 && !memcmp(before, after, n0));
     free(after);
     /* With both tokenizer files present, they are copied. */
     err_clear(&err);
     snprintf(path, sizeof path, "%s/merges.txt", tok);
-    spit(path, "#version: 0.2\n", 14);
+    testutil_spit(path, "#version: 0.2\n", 14);
     ck_assert_msg(ckpt_save(dir, m, NULL, tok, &err) == 0, "%s", err.msg);
     snprintf(a, sizeof a, "%s/merges.txt", dir);
     ck_assert(same_file(path, a));
@@ -472,35 +425,68 @@ START_TEST(test_ckpt_failed_save_changes_nothing) {
     ck_assert(same_file(path, a));
     free(before);
     gpt_destroy(&m);
-    rm_tree(dir);
-    rm_tree(tok);
+    testutil_rm_tree(dir);
+    testutil_rm_tree(tok);
 }
 END_TEST
 
 START_TEST(test_ckpt_write_atomic) {
     err_t err = ERR_INIT;
     char dir[64], path[128];
-    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
-    ck_assert(mkdtemp(dir));
+    testutil_scratch_dir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/run.json", dir);
     ck_assert_int_eq(ckpt_write_atomic(path, "{}", 2, &err), 0);
     ck_assert_int_eq(ckpt_write_atomic(path, "{\"a\":1}", 7, &err), 0);
     size_t n;
-    char *b = slurp(path, &n);
+    char *b = testutil_slurp(path, &n);
     ck_assert(n == 7 && !memcmp(b, "{\"a\":1}", 7));
     free(b);
     ck_assert_int_eq(access(strcat(path, ".tmp"), F_OK), -1);
     ck_assert_int_eq(ckpt_write_atomic("/nonexistent/x.json", "{}", 2, &err), -1);
     ck_assert_msg(strstr(err.msg, "/nonexistent/x.json.tmp"), "%s", err.msg);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
+}
+END_TEST
+
+/* A save that a crash cut after its commit point (config.json in place, model.safetensors
+ * still in the commit directory, as fs.h lays it out) loads as the new model, whole. */
+START_TEST(test_ckpt_load_sees_interrupted_save_whole) {
+    err_t err = ERR_INIT;
+    char dir[64], next[64], a[TESTUTIL_PATH_CAP], b[TESTUTIL_PATH_CAP];
+    testutil_scratch_dir(dir, sizeof dir, "ckpt");
+    testutil_scratch_dir(next, sizeof next, "ckpt-next");
+    gpt_model_t *m1 = gpt_new(&small, GPT_HEAD_LM, &err), *m2 = gpt_new(&small, GPT_HEAD_LM, &err);
+    gpt_init_random(m1, 1);
+    gpt_init_random(m2, 2);
+    ck_assert_int_eq(ckpt_save(dir, m1, NULL, NULL, &err), 0);
+    ck_assert_int_eq(ckpt_save(next, m2, NULL, NULL, &err), 0);
+    ck_assert_int_eq(mkdir(testutil_path(a, dir, ".fs-commit.1.XyZ123"), 0700), 0);
+    testutil_copy_file(testutil_path(a, next, "model.safetensors"),
+                       testutil_path(b, dir, ".fs-commit.1.XyZ123/model.safetensors"));
+    testutil_copy_file(testutil_path(a, next, "config.json"), testutil_path(b, dir, "config.json"));
+    gpt_model_t *back = ckpt_load(dir, NULL, &err);
+    ck_assert_msg(back, "%s", err.msg);
+    ck_assert(!memcmp(back->params_mem, m2->params_mem, (size_t)m2->num_params * sizeof(float)));
+    gpt_destroy(&back);
+    /* the next save finishes the interrupted one first, then replaces it */
+    ck_assert_int_eq(ckpt_save(dir, m1, NULL, NULL, &err), 0);
+    char listing[256];
+    testutil_list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, "config.json model.safetensors");
+    ck_assert_ptr_nonnull(back = ckpt_load(dir, NULL, &err));
+    ck_assert(!memcmp(back->params_mem, m1->params_mem, (size_t)m1->num_params * sizeof(float)));
+    gpt_destroy(&back);
+    gpt_destroy(&m1);
+    gpt_destroy(&m2);
+    testutil_rm_tree(dir);
+    testutil_rm_tree(next);
 }
 END_TEST
 
 /* F16/BF16 are widened exactly; holes in the data area are refused. */
 START_TEST(test_ckpt_st_half_and_holes) {
     char dir[64], path[128];
-    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
-    ck_assert(mkdtemp(dir));
+    testutil_scratch_dir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/h.safetensors", dir);
     const char *hdr = "{\"a\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
                       "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[8,12]}}";
@@ -510,7 +496,7 @@ START_TEST(test_ckpt_st_half_and_holes) {
     memcpy(buf + 8, hdr, hl);
     const uint16_t halves[6] = {0x3C00, 0xC000, 0x0001, 0x7C00, 0x3F80, 0xC040};
     memcpy(buf + 8 + hl, halves, sizeof halves);
-    spit(path, buf, 8 + hl + 12);
+    testutil_spit(path, buf, 8 + hl + 12);
     err_t err = ERR_INIT;
     ckpt_st_t *st = ckpt_st_open(path, &err);
     ck_assert_msg(st, "%s", err.msg);
@@ -524,12 +510,12 @@ START_TEST(test_ckpt_st_half_and_holes) {
     char *h2 = strdup(hdr);
     memcpy(strstr(h2, "[8,12]"), "[9,13]", 6);
     memcpy(buf + 8, h2, hl);
-    spit(path, buf, 8 + hl + 13);
+    testutil_spit(path, buf, 8 + hl + 13);
     ck_assert_ptr_null(ckpt_st_open(path, &err));
     ck_assert_msg(strstr(err.msg, "bytes [8, 9) of the data area belong to no tensor"), "%s",
                   err.msg);
     free(h2);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 
@@ -538,8 +524,7 @@ END_TEST
 START_TEST(test_ckpt_state_round_trip) {
     err_t err = ERR_INIT;
     char dir[64], path[128];
-    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
-    ck_assert(mkdtemp(dir));
+    testutil_scratch_dir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/train_state.bin", dir);
     float m[1001];
     int64_t step = 1234567890123;
@@ -572,45 +557,44 @@ START_TEST(test_ckpt_state_round_trip) {
     ck_assert_int_eq(ckpt_state_load(path, missing, 2, &err), -1);
     ck_assert_msg(strstr(err.msg, "section adam.v missing"), "%s", err.msg);
     ck_assert(m2[1] == 0.0f);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 
 START_TEST(test_ckpt_state_damage_detected) {
     err_t err = ERR_INIT;
     char dir[64], path[128];
-    strcpy(dir, "/tmp/test_ckpt_XXXXXX");
-    ck_assert(mkdtemp(dir));
+    testutil_scratch_dir(dir, sizeof dir, "ckpt");
     snprintf(path, sizeof path, "%s/train_state.bin", dir);
     double v[300];
     for (int i = 0; i < 300; i++) v[i] = sin(i);
     ckpt_section_t s = {"adam.v", v, sizeof v};
     ck_assert_int_eq(ckpt_state_save(path, &s, 1, &err), 0);
     size_t n;
-    char *good = slurp(path, &n);
+    char *good = testutil_slurp(path, &n);
     double out[300];
     memset(out, 0x5a, sizeof out);
     ckpt_section_t r = {"adam.v", out, sizeof out};
     /* Truncated by one byte. */
-    spit(path, good, n - 1);
+    testutil_spit(path, good, n - 1);
     ck_assert_int_eq(ckpt_state_load(path, &r, 1, &err), -1);
     ck_assert_msg(strstr(err.msg, "truncated"), "%s", err.msg);
     /* One flipped bit in the data. */
     err_clear(&err);
     good[n - 100] ^= 0x10;
-    spit(path, good, n);
+    testutil_spit(path, good, n);
     ck_assert_int_eq(ckpt_state_load(path, &r, 1, &err), -1);
     ck_assert_msg(strstr(err.msg, "checksum mismatch"), "%s", err.msg);
     /* A flipped bit in a section name. */
     err_clear(&err);
     good[n - 100] ^= 0x10;
     good[33] ^= 0x01;
-    spit(path, good, n);
+    testutil_spit(path, good, n);
     ck_assert_int_eq(ckpt_state_load(path, &r, 1, &err), -1);
     ck_assert_msg(strstr(err.msg, "checksum mismatch"), "%s", err.msg);
     /* Not a state file at all. */
     err_clear(&err);
-    spit(path, "{\"not\": \"state\"} padding padding padding", 40);
+    testutil_spit(path, "{\"not\": \"state\"} padding padding padding", 40);
     ck_assert_int_eq(ckpt_state_load(path, &r, 1, &err), -1);
     ck_assert_msg(strstr(err.msg, "not a training-state file"), "%s", err.msg);
     for (size_t i = 0; i < sizeof out; i++) ck_assert_int_eq(((uint8_t *)out)[i], 0x5a);
@@ -620,7 +604,7 @@ START_TEST(test_ckpt_state_damage_detected) {
     ck_assert_int_eq(ckpt_state_save(path, twice, 2, &err), -1);
     ck_assert_msg(strstr(err.msg, "listed twice"), "%s", err.msg);
     free(good);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 
@@ -645,6 +629,7 @@ Suite *test_ckpt_suite(void) {
     tcase_add_test(tc, test_ckpt_save_matches_fixture_rm);
     tcase_add_test(tc, test_ckpt_round_trip_bit_exact);
     tcase_add_test(tc, test_ckpt_failed_save_changes_nothing);
+    tcase_add_test(tc, test_ckpt_load_sees_interrupted_save_whole);
     tcase_add_test(tc, test_ckpt_write_atomic);
     tcase_add_test(tc, test_ckpt_st_half_and_holes);
     suite_add_tcase(s, tc);

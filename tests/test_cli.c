@@ -1,8 +1,8 @@
 #include "cli.h"
+#include "testutil.h"
 #include <cblas.h>
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -43,33 +43,6 @@ static void assert_exit(int status, int code) {
     ck_assert_msg(WIFEXITED(status), "child did not exit normally (status %d)", status);
     ck_assert_int_eq(WEXITSTATUS(status), code);
 }
-
-/* A temp directory per test (tests run forked, each in its own process). */
-static void make_tmpdir(char *dir, size_t size) {
-    snprintf(dir, size, "/tmp/rlhf-test-cli-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-/* Removes a test's temp directory and everything in it. */
-static void rm_tree(const char *dir) {
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-static json_t *load_json(const char *path) {
-    json_error_t jerr;
-    json_t *v = json_load_file(path, 0, &jerr);
-    ck_assert_msg(v != NULL, "%s: %s", path, jerr.text);
-    return v;
-}
-
-/* ---- errors */
 
 static void die_demo(void *arg) {
     (void)arg;
@@ -390,7 +363,7 @@ END_TEST
 START_TEST(test_cli_log_lines_parse) {
     char dir[64], path[128];
     err_t err = ERR_INIT;
-    make_tmpdir(dir, sizeof dir);
+    testutil_scratch_dir(dir, sizeof dir, "cli");
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     ck_assert_ptr_null(cli_log_open(NULL, false, &err)); /* no --log: no error */
     ck_assert(!err_isset(&err));
@@ -453,7 +426,7 @@ START_TEST(test_cli_log_lines_parse) {
     snprintf(path, sizeof path, "%s/missing/metrics.jsonl", dir);
     ck_assert_ptr_null(cli_log_open(path, false, &err));
     ck_assert(strstr(err.msg, "missing/metrics.jsonl: No such file or directory"));
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 
@@ -462,7 +435,7 @@ END_TEST
 START_TEST(test_cli_run_json) {
     char dir[64], out_dir[128], path[192];
     err_t err = ERR_INIT;
-    make_tmpdir(dir, sizeof dir);
+    testutil_scratch_dir(dir, sizeof dir, "cli");
     snprintf(out_dir, sizeof out_dir, "%s/sft", dir); /* created by the write */
     snprintf(path, sizeof path, "%s/run.json", out_dir);
     char *argv[] = {"train", "--demos", "d.jsonl", "--lr", "0.0003", "--seed", "7", NULL};
@@ -475,7 +448,7 @@ START_TEST(test_cli_run_json) {
                                     "lr", 0.0003, "steps", (json_int_t)100, "resume", 0),
                      0);
     ck_assert_int_eq(cli_run_write(&run, out_dir, "running", &err), 0);
-    json_t *v = load_json(path);
+    json_t *v = testutil_load_json(path);
     ck_assert_str_eq(json_string_value(json_object_get(v, "status")), "running");
     ck_assert(json_is_null(json_object_get(v, "end_time")));
     json_decref(v);
@@ -484,7 +457,7 @@ START_TEST(test_cli_run_json) {
     ck_assert_int_eq(cli_run_write(&run, out_dir, "done", &err), 0);
     cli_run_release(&run);
     cli_run_release(&run); /* released twice is fine */
-    v = load_json(path);
+    v = testutil_load_json(path);
     ck_assert_str_eq(json_string_value(json_object_get(v, "format")), "rlhf-run-v1");
     ck_assert_str_eq(json_string_value(json_object_get(v, "command")), "sft train");
     json_t *a = json_object_get(v, "argv");
@@ -522,7 +495,7 @@ START_TEST(test_cli_run_json) {
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     ck_assert_int_ne(access(tmp, F_OK), 0);
-    rm_tree(dir);
+    testutil_rm_tree(dir);
 }
 END_TEST
 

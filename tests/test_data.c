@@ -1,7 +1,7 @@
 #include "alloc_count.h"
 #include "data.h"
+#include "testutil.h"
 #include <check.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,30 +12,18 @@
 static char tmpdir[64];
 
 static void setup(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/rlhf-test-data-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    testutil_scratch_dir(tmpdir, sizeof tmpdir, "data");
 }
 
 static void teardown(void) {
-    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    testutil_rm_tree(tmpdir);
 }
 
 /* Writes len bytes (len < 0: strlen) to tmpdir/name; returns the path (static buffer). */
 static const char *write_file(const char *name, const char *content, long len) {
-    static char path[128];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    size_t n = len < 0 ? strlen(content) : (size_t)len;
-    ck_assert_uint_eq(fwrite(content, 1, n, f), n);
-    fclose(f);
+    static char path[TESTUTIL_PATH_CAP];
+    testutil_spit(testutil_path(path, tmpdir, name), content,
+                  len < 0 ? strlen(content) : (size_t)len);
     return path;
 }
 
@@ -72,8 +60,6 @@ START_TEST(test_data_jsonl_errors) {
          "demos.jsonl:3: invalid JSON: string or '}' expected near '}' (column 17)"},
         {"{\"prompt\":\"a\",\"prompt\":\"b\",\"response\":\"c\"}",
          "demos.jsonl:1: invalid JSON: duplicate object key near '\"prompt\"' (column 22)"},
-        {"{\"prompt\":\"a\\u0000b\",\"response\":\"c\"}",
-         "demos.jsonl:1: invalid JSON: \\u0000 (NUL) inside a string (column 20)"},
         {"{\"prompt\":\"\xff\",\"response\":\"c\"}",
          "demos.jsonl:1: invalid JSON: unable to decode byte 0xff near '\"' (column 11)"},
         {"{\"prompt\":\"a\",\"response\":\"b\"} {}",
@@ -294,10 +280,12 @@ START_TEST(test_data_read_file) {
     ck_assert_uint_eq(len, 12);
     ck_assert_str_eq(text, "hello\nworld\n");
     free(text);
+    /* a NUL byte is text like any other: the tokenizer takes the length */
     path = write_file("corpus.txt", "ab\0cd", 5);
-    ck_assert_int_eq(data_read_file(path, &text, &len, &err), -1);
-    ck_assert_ptr_null(text);
-    ck_assert(strstr(err.msg, "corpus.txt: NUL byte at offset 2"));
+    ck_assert_msg(data_read_file(path, &text, &len, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(len, 5);
+    ck_assert(!memcmp(text, "ab\0cd", 6));
+    free(text);
 }
 END_TEST
 
@@ -341,10 +329,11 @@ END_TEST
 
 /* A stand-in tokenizer: one token per byte (id = byte value), or two per byte when ctx says
  * so (to exercise the "needs a bigger buffer" path); text containing "BAD" fails. */
-static int64_t byte_encode(void *ctx, const char *text, int32_t *ids, int64_t cap, err_t *err) {
+static int64_t byte_encode(void *ctx, const char *text, int64_t len, int32_t *ids, int64_t cap,
+                           err_t *err) {
     const int per = ctx ? *(const int *)ctx : 1;
-    if (strstr(text, "BAD")) return err_setf(err, "cannot encode");
-    int64_t n = (int64_t)strlen(text) * per;
+    if (memmem(text, (size_t)len, "BAD", 3)) return err_setf(err, "cannot encode");
+    int64_t n = len * per;
     for (int64_t i = 0; i < n && i < cap; i++) ids[i] = (unsigned char)text[i / per];
     return n;
 }
@@ -419,6 +408,54 @@ START_TEST(test_data_sft_batch_masks_prompt) {
     data_order_release(&order);
     data_sft_release(&set);
     data_examples_release(&demos);
+}
+END_TEST
+
+/* JSON's "\u0000" is data: the loaders keep every byte of a string with its length, and the
+ * tokenizer (here one token per byte) receives the NUL inside the templated text. */
+START_TEST(test_data_nul_in_strings) {
+    err_t err = ERR_INIT;
+    data_examples_t demos;
+    demos_from(&demos, "{\"prompt\":\"a\\u0000b\",\"response\":\" \\u0000c\"}\n");
+    ck_assert_int_eq(demos.n, 1);
+    ck_assert_int_eq(demos.ex[0].prompt_len, 3);
+    ck_assert(!memcmp(demos.ex[0].prompt, "a\0b", 4)); /* and a NUL after the bytes */
+    ck_assert_int_eq(demos.ex[0].response_len, 3);
+    ck_assert(!memcmp(demos.ex[0].response, " \0c", 4));
+    data_sft_t set;
+    ck_assert_msg(data_sft_build(&set, &demos, byte_encode, NULL, EOS, PAD, 64, DATA_TOO_LONG_ERROR,
+                                 &err) == 0,
+                  "%s", err.msg);
+    static const char full[] = "Human: a\0b\n\nAssistant: \0c"; /* 22 of prompt, 3 of response */
+    ck_assert_int_eq(set.n_prompt[0], 22);
+    ck_assert_int_eq(set.offset[1], (int64_t)sizeof full - 1);
+    for (int64_t t = 0; t < set.offset[1]; t++)
+        ck_assert_int_eq(set.ids[t], (unsigned char)full[t]);
+    data_sft_release(&set);
+    data_examples_release(&demos);
+
+    const char *path = write_file("p.jsonl", "{\"prompt\":\"\\u0000\"}\n", -1);
+    ck_assert_msg(data_prompts_load(&demos, path, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(demos.ex[0].prompt_len, 1);
+    ck_assert_int_eq(demos.ex[0].prompt[0], '\0');
+    ck_assert_int_eq(demos.ex[0].response_len, 0);
+    data_examples_release(&demos);
+
+    data_texts_t texts;
+    path = write_file("t.jsonl", "{\"text\":\";_\\u0000_hello\"}\n{\"text\":\"plain\"}\n", -1);
+    ck_assert_msg(data_texts_load(&texts, path, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(texts.n, 2);
+    ck_assert_int_eq(texts.len[0], 9);
+    ck_assert(!memcmp(texts.text[0], ";_\0_hello", 10));
+    ck_assert_int_eq(texts.len[1], 5);
+    data_texts_release(&texts);
+
+    /* the template of a prompt with a NUL: every byte, measured by the return value */
+    char buf[64];
+    ck_assert_uint_eq(data_template_promptn(buf, sizeof buf, "x\0y", 3), 22);
+    ck_assert(!memcmp(buf, "Human: x\0y\n\nAssistant:", 23));
+    ck_assert_uint_eq(data_template_responsen(buf, sizeof buf, "  \0", 3), 2);
+    ck_assert(!memcmp(buf, " \0", 3));
 }
 END_TEST
 
@@ -640,6 +677,7 @@ Suite *test_data_suite(void) {
     tcase_add_test(tc, test_data_template_golden);
     tcase_add_test(tc, test_data_template_check);
     tcase_add_test(tc, test_data_sft_batch_masks_prompt);
+    tcase_add_test(tc, test_data_nul_in_strings);
     tcase_add_test(tc, test_data_sft_too_long);
     tcase_add_test(tc, test_data_sft_encoder_errors_and_growth);
     tcase_add_test(tc, test_data_stream_sample);

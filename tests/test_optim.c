@@ -2,8 +2,8 @@
 #include "ckpt.h"
 #include "optim.h"
 #include "rng.h"
+#include "testutil.h"
 #include <check.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <omp.h>
@@ -258,11 +258,6 @@ END_TEST
 
 /* ---- resume ------------------------------------------------------------------------------- */
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 /* A deterministic stand-in for backward: the gradient of Σ (p² / 2 + sin(3p)) / n, a
  * function of the parameters only, so a resumed run must follow the same path. */
 static void fake_grads(const gpt_model_t *m, float *g) {
@@ -296,8 +291,7 @@ START_TEST(test_optim_resume_is_exact) {
     optim_t *ob = optim_new(b, &cfg, &err);
     run_steps(b, ob, g, &s, 5);
     char dir[64], state[128];
-    strcpy(dir, "/tmp/test_optim_XXXXXX");
-    ck_assert(mkdtemp(dir));
+    testutil_scratch_dir(dir, sizeof dir, "optim");
     snprintf(state, sizeof state, "%s/train_state.bin", dir);
     ckpt_section_t sec[OPTIM_NUM_SECTIONS];
     optim_sections(ob, sec);
@@ -321,7 +315,7 @@ START_TEST(test_optim_resume_is_exact) {
     gpt_model_t *init = tiny_model(8);
     ck_assert(memcmp(init->params_mem, c->params_mem, bytes));
     gpt_destroy(&init);
-    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    testutil_rm_tree(dir);
     free(g);
     optim_destroy(&oa);
     optim_destroy(&oc);
@@ -364,9 +358,7 @@ static float lm_step(gpt_model_t *m, optim_t *opt, const int32_t *tokens, const 
  * step must match PyTorch's within its stated tolerance. */
 START_TEST(test_optim_fixture_adamw_losses) {
     err_t err = ERR_INIT;
-    json_error_t je;
-    json_t *ex = json_load_file(LM_DIR "/expected.json", 0, &je);
-    ck_assert_msg(ex, "expected.json: %s", je.text);
+    json_t *ex = testutil_load_json(LM_DIR "/expected.json");
     const json_t *aw = json_object_get(ex, "adamw"), *losses;
     optim_config_t cfg = {.beta1 = json_real_value(json_array_get(json_object_get(aw, "betas"), 0)),
                           .beta2 = json_real_value(json_array_get(json_object_get(aw, "betas"), 1)),
@@ -456,8 +448,7 @@ START_TEST(test_optim_resume_training_is_exact) {
     optim_t *ob = optim_new(b, &cfg, &err);
     for (int k = 0; k < N; k++) lm_step(b, ob, tokens, targets, 2, 32, optim_lr(&s, k), 1.0);
     char dir[64], state[128];
-    strcpy(dir, "/tmp/test_optim_XXXXXX");
-    ck_assert(mkdtemp(dir));
+    testutil_scratch_dir(dir, sizeof dir, "optim");
     snprintf(state, sizeof state, "%s/train_state.bin", dir);
     ckpt_section_t sec[OPTIM_NUM_SECTIONS];
     optim_sections(ob, sec);
@@ -480,7 +471,7 @@ START_TEST(test_optim_resume_training_is_exact) {
     ck_assert(!memcmp(a->params_mem, c->params_mem, bytes));
     ck_assert(!memcmp(oa->m, oc->m, bytes) && !memcmp(oa->v, oc->v, bytes));
     ck_assert(oa->step == oc->step && la[N + M - 1] < la[0]);
-    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    testutil_rm_tree(dir);
     optim_destroy(&oa);
     optim_destroy(&oc);
     gpt_destroy(&a);

