@@ -575,7 +575,7 @@ START_TEST(test_store_overlap_share) {
     scratch_t t;
     scratch_init(&t);
     const double overlap = 0.3;
-    const int N = 200;
+    const int N = 150;
     store_t *s = open_db(&t, true, overlap, 0);
     err_t err = ERR_INIT;
     ck_assert_int_eq(store_begin(s, &err), 0);
@@ -641,13 +641,16 @@ END_TEST
 /* ---- several processes ----------------------------------------------------------------------- */
 
 /* A labeler process: leases and saves as fast as it can until nothing is left, writing each
- * saved ranking's id to fd (when >= 0) after its commit. Exits 0, or 1 with the error on
+ * saved ranking's id to fd (when >= 0) after its commit. With go >= 0, it waits for a byte on
+ * go before the first lease. Exits 0, or 1 with the error on
  * stderr (an SQLITE_BUSY would land here). */
-static void labeler_process(const char *path, const char *name, int fd) {
+static void labeler_process(const char *path, const char *name, int fd, int go) {
     err_t err = ERR_INIT;
     store_t *s = store_open(path, NULL, &err);
     int64_t lid = 0;
     if (!s || store_labeler(s, name, true, &lid, &err)) goto fail;
+    char byte;
+    if (go >= 0 && read(go, &byte, 1) != 1) _exit(3); /* start together */
     for (;;) {
         store_item_t it;
         int rc = store_lease_next(s, lid, &it, &err);
@@ -673,6 +676,7 @@ static int count_twice(const store_item_t *it, void *ctx) {
     if (it->n_rankings == 2) ck_assert_int_ne(it->rankings[0].labeler_id, it->rankings[1].labeler_id);
     c[0]++;
     c[1] += it->n_rankings == 2;
+    if (it->n_rankings == 1) c[1 + (int)it->rankings[0].labeler_id]++; /* ann 1, bob 2 */
     return 0;
 }
 
@@ -690,12 +694,21 @@ START_TEST(test_store_two_labelers_at_once) {
     add_prompts(s, 0, N, 4);
     ck_assert_int_eq(store_commit(s, &err), 0);
     store_close(&s);
+    s = open_db(&t, false, -1, 0);
+    labeler(s, "ann"); /* ids 1 and 2 */
+    labeler(s, "bob");
+    store_close(&s);
     pid_t kids[2];
+    int go[2];
+    ck_assert_int_eq(pipe(go), 0);
     for (int i = 0; i < 2; i++) {
         kids[i] = fork();
         ck_assert_int_ge(kids[i], 0);
-        if (kids[i] == 0) labeler_process(t.db, i ? "bob" : "ann", -1);
+        if (kids[i] == 0) labeler_process(t.db, i ? "bob" : "ann", -1, go[0]);
     }
+    ck_assert_int_eq(write(go[1], "gg", 2), 2);
+    close(go[0]);
+    close(go[1]);
     for (int i = 0; i < 2; i++) {
         int status = 0;
         ck_assert_int_eq(waitpid(kids[i], &status, 0), kids[i]);
@@ -704,10 +717,14 @@ START_TEST(test_store_two_labelers_at_once) {
     }
     s = store_open(t.db, NULL, &err);
     ck_assert_msg(s, "%s", err.msg);
-    int c[2] = {0, 0};
+    int c[4] = {0, 0, 0, 0}; /* prompts, ranked twice, ranked by ann alone, by bob alone */
     ck_assert_int_eq(store_foreach_ranked(s, NULL, count_twice, c, &err), 0);
     ck_assert_int_eq(c[0], N); /* every prompt ranked, overlap ones by both, others once */
     ck_assert_int_gt(c[1], 0);
+    /* Writers take turns (store.c busy_wait): each got a share of the single prompts. With
+     * SQLite's default backoff the faster one took all of them while the other waited. */
+    ck_assert_msg(c[2] > (N - c[1]) / 10 && c[3] > (N - c[1]) / 10, "ann %d, bob %d of %d", c[2],
+                  c[3], N - c[1]);
     store_close(&s);
     assert_integrity(t.db);
     scratch_release(&t);
@@ -748,7 +765,7 @@ START_TEST(test_store_kill9_keeps_saved) {
     ck_assert_int_ge(kid, 0);
     if (kid == 0) {
         close(fds[0]);
-        labeler_process(t.db, "ann", fds[1]);
+        labeler_process(t.db, "ann", fds[1], -1);
     }
     close(fds[1]);
     int64_t reported[4096];
@@ -801,6 +818,7 @@ Suite *test_store_suite(void) {
     tcase_add_test(tc, test_store_bytes_round_trip);
     suite_add_tcase(s, tc);
     tc = tcase_create("labeling");
+    tcase_set_timeout(tc, 60); /* a few hundred fsynced commits; Check's default is 4 s */
     tcase_add_test(tc, test_store_lease_exclusive_and_expiry);
     tcase_add_test(tc, test_store_save_tie_skip_undo);
     tcase_add_test(tc, test_store_failed_save_writes_nothing);
@@ -808,6 +826,7 @@ Suite *test_store_suite(void) {
     tcase_add_test(tc, test_store_split_is_stable);
     suite_add_tcase(s, tc);
     tc = tcase_create("processes");
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_store_two_labelers_at_once);
     tcase_add_test(tc, test_store_kill9_keeps_saved);
     suite_add_tcase(s, tc);
