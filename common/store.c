@@ -17,8 +17,8 @@
 
 #include "rankings.sql.h" /* store_schema_sql: schemas/rankings.sql, made by the Makefile */
 
-#define STORE_APP_ID 1380730950 /* 0x524C4846 "RLHF": PRAGMA application_id of our files */
-#define OVERLAP_SCALE 1000000   /* overlap iff hash % OVERLAP_SCALE < overlap * OVERLAP_SCALE */
+#define STORE_APP_ID  1380730950 /* 0x524C4846 "RLHF": PRAGMA application_id of our files */
+#define OVERLAP_SCALE 1000000    /* overlap iff hash % OVERLAP_SCALE < overlap * OVERLAP_SCALE */
 #define SALT_OVERLAP  0u
 #define SALT_SPLIT    0x9e3779b97f4a7c15ull /* any constant != SALT_OVERLAP: independent draws */
 
@@ -32,12 +32,12 @@ static const char *const steps[STORE_VERSION] = {
 
 /* Whether a prompt still needs a labeler: its rankings plus leases below its capacity (2 for an
  * overlap prompt, else 1). ?2 is overlap * OVERLAP_SCALE. Mirrors prompt_capacity(). */
-#define NEEDS_LABELER                                                                           \
-    "(SELECT count(*) FROM rankings r WHERE r.prompt_id = p.id)"                                \
-    " + (SELECT count(*) FROM leases l WHERE l.prompt_id = p.id)"                             \
+#define NEEDS_LABELER                                                                              \
+    "(SELECT count(*) FROM rankings r WHERE r.prompt_id = p.id)"                                   \
+    " + (SELECT count(*) FROM leases l WHERE l.prompt_id = p.id)"                                  \
     " < CASE WHEN p.hash % 1000000 < ?2 THEN 2 ELSE 1 END"
-#define NOT_DONE_BY_ME                                                                          \
-    "NOT EXISTS (SELECT 1 FROM rankings r WHERE r.prompt_id = p.id AND r.labeler_id = ?1)"      \
+#define NOT_DONE_BY_ME                                                                             \
+    "NOT EXISTS (SELECT 1 FROM rankings r WHERE r.prompt_id = p.id AND r.labeler_id = ?1)"         \
     " AND NOT EXISTS (SELECT 1 FROM skips k WHERE k.prompt_id = p.id AND k.labeler_id = ?1)"
 
 enum {
@@ -152,10 +152,10 @@ struct store {
     double overlap;               /* recorded in meta */
     int64_t overlap_threshold;    /* llround(overlap * OVERLAP_SCALE) */
     int64_t lease_ms;
-    int64_t busy_ms;              /* how long busy_wait waits for another writer */
-    struct timespec busy_since;   /* when the current wait began (CLOCK_MONOTONIC) */
-    struct timespec last_commit;  /* when this connection last committed a write, or 0 */
-    uint64_t busy_rng;            /* xorshift state for busy_wait's jitter */
+    int64_t busy_ms;             /* how long busy_wait waits for another writer */
+    struct timespec busy_since;  /* when the current wait began (CLOCK_MONOTONIC) */
+    struct timespec last_commit; /* when this connection last committed a write, or 0 */
+    uint64_t busy_rng;           /* xorshift state for busy_wait's jitter */
     int64_t (*now_ms)(void *ctx);
     void *now_ctx;
 };
@@ -409,12 +409,14 @@ static int set_pragmas(store_t *s, err_t *err) {
     if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
         return db_fail(s, "set WAL mode", err);
     int rc = sqlite3_step(st);
-    bool wal = rc == SQLITE_ROW &&
-               strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+    bool wal = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW) return db_fail(s, "set WAL mode", err);
-    if (!wal) return err_setf(err, "%s: cannot use WAL mode (a file system without shared "
-                                   "memory?)", s->path);
+    if (!wal)
+        return err_setf(err,
+                        "%s: cannot use WAL mode (a file system without shared "
+                        "memory?)",
+                        s->path);
     return exec(s, "PRAGMA synchronous = FULL", err);
 }
 
@@ -442,8 +444,7 @@ store_t *store_open(const char *path, const store_options_t *opts, err_t *err) {
     s->busy_rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull | 1;
     int flags = SQLITE_OPEN_READWRITE | (o.create ? SQLITE_OPEN_CREATE : 0);
     if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        err_setf(err, "%s: cannot open: %s", path,
-                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        err_setf(err, "%s: cannot open: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);
@@ -647,8 +648,7 @@ void store_item_release(store_item_t *it) {
 }
 
 /* Reads the next row of ST_COMPS_OF into a new last element of it->completions. */
-static int completion_read(store_t *s, sqlite3_stmt *st, store_item_t *it, int *cap,
-                           err_t *err) {
+static int completion_read(store_t *s, sqlite3_stmt *st, store_item_t *it, int *cap, err_t *err) {
     if (it->k == *cap) {
         int ncap = *cap ? 2 * *cap : 8;
         store_completion_t *c = realloc(it->completions, (size_t)ncap * sizeof *c);
@@ -734,8 +734,8 @@ static int ranks_read(store_t *s, const store_item_t *it, store_ranking_t *r, er
         while (j < it->k && it->completions[j].id != cid) j++;
         if (j == it->k) { /* the foreign key forbids it; a file written without it may not */
             sqlite3_reset(st);
-            return err_setf(err, "%s: ranking %lld: completion %lld is not prompt %lld's",
-                            s->path, (long long)r->id, (long long)cid, (long long)it->id);
+            return err_setf(err, "%s: ranking %lld: completion %lld is not prompt %lld's", s->path,
+                            (long long)r->id, (long long)cid, (long long)it->id);
         }
         r->rank[j] = sqlite3_column_int(st, 1);
         r->rating[j] = sqlite3_column_int(st, 2); /* NULL reads as 0 = not rated */
@@ -823,7 +823,7 @@ static int marks_check(const store_t *s, int64_t pid, const store_mark_t *m, int
         return err_setf(err, "%s: ranking of prompt %lld: negative duration %lld ms", s->path,
                         (long long)pid, (long long)duration_ms);
     for (int i = 0; i < n; i++) {
-        const char *bad = m[i].rank < 1 || m[i].rank > n         ? "rank"
+        const char *bad = m[i].rank < 1 || m[i].rank > n          ? "rank"
                           : m[i].rating < 0 || m[i].rating > 7    ? "rating"
                           : (m[i].flags & ~STORE_FLAGS_ALL) != 0u ? "flags"
                                                                   : NULL;
@@ -831,8 +831,8 @@ static int marks_check(const store_t *s, int64_t pid, const store_mark_t *m, int
             return err_setf(err,
                             "%s: ranking of prompt %lld: completion %lld: %s out of range "
                             "(rank %d of 1..%d, rating %d of 0..7, flags 0x%x)",
-                            s->path, (long long)pid, (long long)m[i].completion_id, bad,
-                            m[i].rank, n, m[i].rating, m[i].flags);
+                            s->path, (long long)pid, (long long)m[i].completion_id, bad, m[i].rank,
+                            n, m[i].rating, m[i].flags);
     }
     return 0;
 }
@@ -904,8 +904,8 @@ static int ranking_in(store_t *s, int64_t lid, int64_t pid, const store_mark_t *
     sqlite3_bind_int64(st, 4, duration_ms);
     int rc = step_done(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
-        return err_setf(err, "%s: labeler %lld already ranked prompt %lld", s->path,
-                        (long long)lid, (long long)pid);
+        return err_setf(err, "%s: labeler %lld already ranked prompt %lld", s->path, (long long)lid,
+                        (long long)pid);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
         return err_setf(err, "%s: no prompt %lld or no labeler %lld", s->path, (long long)pid,
                         (long long)lid);
@@ -930,8 +930,7 @@ static int ranking_write(store_t *s, int64_t lid, int64_t pid, const store_mark_
 
 int store_ranking_save(store_t *s, int64_t labeler_id, int64_t prompt_id, const store_mark_t *marks,
                        int n, int64_t duration_ms, int64_t *ranking_id, err_t *err) {
-    return ranking_write(s, labeler_id, prompt_id, marks, n, 0, duration_ms, true, ranking_id,
-                         err);
+    return ranking_write(s, labeler_id, prompt_id, marks, n, 0, duration_ms, true, ranking_id, err);
 }
 
 int store_ranking_add(store_t *s, int64_t labeler_id, int64_t prompt_id, const store_mark_t *marks,
@@ -1039,7 +1038,8 @@ static int foreach_in(store_t *s, const store_query_t *q,
         store_item_release(&it);
         if (out) break;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) out = db_fail(s, stmt_table[ST_RANKED_PROMPTS].what, err);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        out = db_fail(s, stmt_table[ST_RANKED_PROMPTS].what, err);
     sqlite3_reset(st);
     return out;
 }

@@ -3,8 +3,8 @@
  * (ties allowed) with ratings and flags, skips, and leases that keep two labelers off one prompt
  * (except an overlap share given to two, to measure agreement). Several processes may use one
  * file at once: WAL, synchronous=FULL (a saved ranking survives power loss), foreign keys on,
- * busy_timeout, every write in one BEGIN IMMEDIATE transaction, so no SQLITE_BUSY reaches the
- * caller unless another writer holds the file for longer than busy_ms.
+ * every write in one BEGIN IMMEDIATE transaction, and waiting writers take turns (a busy handler,
+ * store.c), so no SQLITE_BUSY reaches the caller unless one writer holds the file for busy_ms.
  * Owns: the connection (one store_t per thread; pass nothing between threads); a store_item_t
  * it fills is the caller's to release. Fails with -1 (or NULL) and err naming the file:
  * "r.db: schema version 99 is newer than this program's 1". Bad input changes nothing: every
@@ -16,21 +16,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_VERSION         1    /* PRAGMA user_version this code writes */
-#define STORE_K_MAX           64   /* most completions one prompt may get from one run */
-#define STORE_OVERLAP_DEFAULT 0.10 /* share of prompts given to two labelers; paper silent */
-#define STORE_LEASE_DEFAULT   1800 /* seconds a leased prompt stays with an idle labeler */
+#define STORE_VERSION         1     /* PRAGMA user_version this code writes */
+#define STORE_K_MAX           64    /* most completions one prompt may get from one run */
+#define STORE_OVERLAP_DEFAULT 0.10  /* share of prompts given to two labelers; paper silent */
+#define STORE_LEASE_DEFAULT   1800  /* seconds a leased prompt stays with an idle labeler */
 #define STORE_BUSY_DEFAULT    60000 /* ms to wait for another writer before failing */
-#define STORE_ETAKEN          (-2) /* store_ranking_save: the lease expired and others took it */
+#define STORE_ETAKEN          (-2)  /* store_ranking_save: the lease expired and others took it */
 
 typedef struct store store_t;
 
 typedef struct {
-    bool create;            /* create the file (schema version 1) when it does not exist */
-    double overlap;         /* share of overlap prompts, recorded on first open; < 0 = default.
-                             * A database that already records one keeps it (store_overlap). */
-    int64_t lease_seconds;  /* lease length; 0 = STORE_LEASE_DEFAULT */
-    int64_t busy_ms;        /* busy_timeout; 0 = STORE_BUSY_DEFAULT */
+    bool create;           /* create the file (schema version 1) when it does not exist */
+    double overlap;        /* share of overlap prompts, recorded on first open; < 0 = default.
+                            * A database that already records one keeps it (store_overlap). */
+    int64_t lease_seconds; /* lease length; 0 = STORE_LEASE_DEFAULT */
+    int64_t busy_ms;       /* longest wait for another writer; 0 = STORE_BUSY_DEFAULT */
     int64_t (*now_ms)(void *ctx); /* clock (Unix ms) for leases and timestamps; NULL = real */
     void *now_ctx;                /* passed to now_ms */
 } store_options_t;
@@ -88,7 +88,7 @@ int store_labeler(store_t *s, const char *name, bool create, int64_t *labeler_id
 typedef struct {
     int64_t id;     /* completions.id */
     char *text;     /* len bytes plus a terminating NUL (text may hold NULs of its own) */
-    size_t len;
+    size_t len;     /* bytes of text */
     char *model;    /* model directory that wrote it, or "import:FILE" */
     char *settings; /* sampling settings, a JSON object */
 } store_completion_t;
@@ -96,7 +96,7 @@ typedef struct {
 /* One labeler's ranking of a prompt; arrays are indexed like the prompt's completions. */
 typedef struct {
     int64_t id;          /* rankings.id */
-    int64_t labeler_id;
+    int64_t labeler_id;  /* labelers.id */
     char *labeler;       /* the labeler's name */
     int64_t created_ms;  /* when it was saved */
     int64_t duration_ms; /* how long the labeler took */
@@ -108,13 +108,13 @@ typedef struct {
 /* A prompt with all its completions (ordered by id) and, when read back for training, export
  * or agreement, its rankings (ordered by id). Filled by the store, released by the caller. */
 typedef struct {
-    int64_t id;        /* prompts.id */
-    char *text;        /* len bytes plus a terminating NUL */
-    size_t len;
-    int k;             /* number of completions */
+    int64_t id;                      /* prompts.id */
+    char *text;                      /* len bytes plus a terminating NUL */
+    size_t len;                      /* bytes of text */
+    int k;                           /* number of completions */
     store_completion_t *completions; /* [k] */
-    int n_rankings;
-    store_ranking_t *rankings;       /* [n_rankings]; none in a lease */
+    int n_rankings;                  /* 0 in a lease */
+    store_ranking_t *rankings;       /* [n_rankings] */
 } store_item_t;
 
 /* Frees what the store put in item and zeroes it; accepts a zeroed item. */

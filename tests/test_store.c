@@ -104,8 +104,7 @@ static void assert_integrity(const char *path) {
     ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "ok");
     sqlite3_finalize(st);
     ck_assert_int_eq(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL),
-                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL), SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE); /* no row: no dangling reference */
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -133,8 +132,8 @@ static void add_prompts(store_t *s, int first, int n, int k) {
 static int save_in_order(store_t *s, int64_t lid, const store_item_t *it, int64_t *rid,
                          err_t *err) {
     store_mark_t m[STORE_K_MAX] = {{0}};
-    for (int j = 0; j < it->k; j++) m[j] = (store_mark_t){.completion_id = it->completions[j].id,
-                                                          .rank = j + 1};
+    for (int j = 0; j < it->k; j++)
+        m[j] = (store_mark_t){.completion_id = it->completions[j].id, .rank = j + 1};
     return store_ranking_save(s, lid, it->id, m, it->k, 1000, rid, err);
 }
 
@@ -288,8 +287,7 @@ START_TEST(test_store_prompt_add_idempotent) {
     ck_assert(p1 == p2 && memcmp(ids1, ids2, sizeof ids1) == 0);
     ck_assert_int_eq(raw_int(t.db, "SELECT count(*) FROM completions"), 3);
     /* Another model or other settings: new completions on the same prompt. */
-    ck_assert_int_eq(store_prompt_add(s, "q", 1, texts, lens, 3, "base/", set, &p2, NULL, &err),
-                     1);
+    ck_assert_int_eq(store_prompt_add(s, "q", 1, texts, lens, 3, "base/", set, &p2, NULL, &err), 1);
     ck_assert_int_eq(p2, p1);
     ck_assert_int_eq(store_prompt_add(s, "q", 1, texts, lens, 2, "sft/", "{}", NULL, NULL, &err),
                      1);
@@ -327,13 +325,12 @@ START_TEST(test_store_bulk_all_or_nothing) {
     ck_assert_int_eq(store_begin(s, &err), -1);
     err_clear(&err);
     add_prompts(s, 0, 3, 2);
-    ck_assert_int_eq(store_prompt_add(s, "bad", 3, texts, lens, 2, "import:f.jsonl", "nope", NULL,
-                                      NULL, &err),
-                     -1);
+    ck_assert_int_eq(
+        store_prompt_add(s, "bad", 3, texts, lens, 2, "import:f.jsonl", "nope", NULL, NULL, &err),
+        -1);
     int64_t lid = labeler(s, "importer"), pid = 0, cid[2];
-    ck_assert_int_eq(store_prompt_add(s, "z", 1, texts, lens, 2, "import:f.jsonl", "{}", &pid,
-                                      cid, &err),
-                     1);
+    ck_assert_int_eq(
+        store_prompt_add(s, "z", 1, texts, lens, 2, "import:f.jsonl", "{}", &pid, cid, &err), 1);
     store_mark_t m[2] = {{cid[0], 2, 0, 0}, {cid[1], 1, 5, STORE_FLAG_HARMFUL}};
     ck_assert_int_eq(store_ranking_add(s, lid, pid, m, 2, 1234, 50, NULL, &err), 0);
     ck_assert_int_eq(raw_int(t.db, "SELECT count(*) FROM prompts"), 0); /* not committed yet */
@@ -454,10 +451,10 @@ START_TEST(test_store_save_tie_skip_undo) {
     store_item_t it;
     ck_assert_int_eq(store_lease_next(s, a, &it, &err), 1);
     /* completions 0 and 2 tie for second place; ratings and flags are kept per completion. */
-    store_mark_t m[3] = {{it.completions[0].id, 2, 4, 0},
-                         {it.completions[1].id, 1, 7, 0},
-                         {it.completions[2].id, 2, 0, STORE_FLAG_FAILS_INSTRUCTION |
-                                                          STORE_FLAG_MADE_UP}};
+    store_mark_t m[3] = {
+        {it.completions[0].id, 2, 4, 0},
+        {it.completions[1].id, 1, 7, 0},
+        {it.completions[2].id, 2, 0, STORE_FLAG_FAILS_INSTRUCTION | STORE_FLAG_MADE_UP}};
     int64_t rid = 0, pid = it.id;
     ck_assert_int_eq(store_ranking_save(s, a, it.id, m, 3, 4321, &rid, &err), 0);
     ck_assert_int_eq(store_ranking_save(s, a, it.id, m, 3, 4321, NULL, &err), -1);
@@ -510,9 +507,8 @@ START_TEST(test_store_failed_save_writes_nothing) {
     ck_assert_int_eq(store_lease_next(s, a, &it, &err), 1);
     int64_t foreign_id = it.completions[2].id + 1; /* prompt 1's first completion */
     /* The bad mark comes last, after the ranking row and two marks were written. */
-    store_mark_t m[3] = {{it.completions[0].id, 1, 0, 0},
-                         {it.completions[1].id, 2, 0, 0},
-                         {foreign_id, 3, 0, 0}};
+    store_mark_t m[3] = {
+        {it.completions[0].id, 1, 0, 0}, {it.completions[1].id, 2, 0, 0}, {foreign_id, 3, 0, 0}};
     ck_assert_int_eq(store_ranking_save(s, a, it.id, m, 3, 10, NULL, &err), -1);
     ck_assert_msg(strstr(err.msg, "is not one of its own"), "%s", err.msg);
     m[2].completion_id = it.completions[0].id;
@@ -597,8 +593,8 @@ START_TEST(test_store_overlap_share) {
     tally_t all = {.overlap = overlap, .val_fraction = 0.25};
     ck_assert_int_eq(store_foreach_ranked(s, NULL, tally, &all, &err), 0);
     ck_assert_int_eq(all.prompts, N);
-    ck_assert_msg(all.doubled > 0.2 * N && all.doubled < 0.4 * N, "%d of %d doubled",
-                  all.doubled, N);
+    ck_assert_msg(all.doubled > 0.2 * N && all.doubled < 0.4 * N, "%d of %d doubled", all.doubled,
+                  N);
     ck_assert_msg(all.val > 0.15 * N && all.val < 0.35 * N, "%d of %d in val", all.val, N);
     store_progress_t pr;
     ck_assert_int_eq(store_progress(s, lid[0], &pr, &err), 0);
@@ -673,7 +669,8 @@ static int count_twice(const store_item_t *it, void *ctx) {
     int *c = ctx;
     bool overlap = (int64_t)(store_hash(it->text, it->len, 0) % 1000000) < 250000;
     ck_assert_int_eq(it->n_rankings, overlap ? 2 : 1);
-    if (it->n_rankings == 2) ck_assert_int_ne(it->rankings[0].labeler_id, it->rankings[1].labeler_id);
+    if (it->n_rankings == 2)
+        ck_assert_int_ne(it->rankings[0].labeler_id, it->rankings[1].labeler_id);
     c[0]++;
     c[1] += it->n_rankings == 2;
     if (it->n_rankings == 1) c[1 + (int)it->rankings[0].labeler_id]++; /* ann 1, bob 2 */
@@ -788,8 +785,7 @@ START_TEST(test_store_kill9_keeps_saved) {
     for (int i = 0; i < n; i++) {
         int j = 0;
         while (j < got.n && got.ids[j] != reported[i]) j++;
-        ck_assert_msg(j < got.n, "ranking %lld reported saved but missing",
-                      (long long)reported[i]);
+        ck_assert_msg(j < got.n, "ranking %lld reported saved but missing", (long long)reported[i]);
     }
     /* The next labeling session picks up where the killed one stopped. */
     int64_t lid = labeler(s, "ann");
