@@ -97,6 +97,16 @@ FORCE:
 # vector square roots are both correctly rounded).
 $(OBJ)/common/optim.o: CFLAGS += -fno-math-errno
 
+# schemas/rankings.sql is compiled into store.o (nothing reads it at run time): od dumps its
+# bytes as hex and sed turns them into the initialiser of a NUL-terminated byte array.
+$(OBJ)/schemas/rankings.sql.h: schemas/rankings.sql
+	@mkdir -p $(dir $@)
+	@{ echo 'static const unsigned char store_schema_sql[] = {'; \
+	   od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; } > $@.tmp
+	@mv $@.tmp $@
+$(OBJ)/common/store.o: $(OBJ)/schemas/rankings.sql.h
+$(OBJ)/common/store.o: CFLAGS += -I$(OBJ)/schemas
+
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
