@@ -799,20 +799,24 @@ static void job_send(wire_client_t *c, job_t *job, int avoid, bool count_try) {
         zmq_send(c->eps[e].sock, job->body, job->len, ZMQ_DONTWAIT);
 }
 
-/* Adds a job for the JSON body of doc (stolen) and sends it. */
-static int add_job(wire_client_t *c, job_kind_t kind, json_t *doc, int64_t first, int64_t n,
+/* Adds a job (a request of kind with items, stolen; NULL for ping/info) and sends it. */
+static int add_job(wire_client_t *c, job_kind_t kind, json_t *items, int64_t first, int64_t n,
                    err_t *err) {
+    static const char *const types[] = {"score", "ping", "info"};
     if (c->n_jobs == c->cap_jobs) {
         int64_t cap = c->cap_jobs ? 2 * c->cap_jobs : 8;
         job_t *jobs = realloc(c->jobs, (size_t)cap * sizeof *jobs);
-        if (!jobs) return json_decref(doc), err_setf(err, "out of memory");
+        if (!jobs) return json_decref(items), err_setf(err, "out of memory");
         c->jobs = jobs;
         c->cap_jobs = cap;
     }
     job_t *job = &c->jobs[c->n_jobs];
     *job = (job_t){.id = c->next_id++, .kind = kind, .first = first, .n = n};
-    json_object_set_new(doc, "id", json_integer(job->id));
-    job->body = json_dumps(doc, JSON_FLAGS);
+    json_t *doc = json_pack("{s:i, s:s, s:I}", "v", WIRE_VERSION, "type", types[kind], "id",
+                            (json_int_t)job->id);
+    if (doc && items) json_object_set_new(doc, "items", items);
+    else json_decref(items);
+    job->body = doc ? json_dumps(doc, JSON_FLAGS) : NULL;
     json_decref(doc);
     if (!job->body) return err_setf(err, "out of memory");
     job->len = strlen(job->body);
@@ -989,7 +993,7 @@ int wire_send_score(wire_client_t *c, const wire_item_t *items, int64_t n, err_t
     int64_t per = (n + (live ? live : 1) - 1) / (live ? live : 1);
     per = per < 1 ? 1 : per > WIRE_MAX_ITEMS ? WIRE_MAX_ITEMS : per;
     for (int64_t i = 0; i < n;) {
-        json_t *arr = json_array(), *doc = NULL;
+        json_t *arr = json_array();
         int64_t first = i;
         size_t bytes = 64;
         while (arr && i < n && i - first < per &&
@@ -1005,8 +1009,7 @@ int wire_send_score(wire_client_t *c, const wire_item_t *items, int64_t n, err_t
             json_array_append_new(arr, json_pack("{s:o, s:o}", "prompt", p, "response", q));
             bytes += item_cost(&items[i++]);
         }
-        doc = json_pack("{s:i, s:s, s:o}", "v", WIRE_VERSION, "type", "score", "items", arr);
-        if (!doc || add_job(c, JOB_SCORE, doc, first, i - first, err)) {
+        if (!arr || add_job(c, JOB_SCORE, arr, first, i - first, err)) {
             end_call(c);
             return err_setf(err, "out of memory");
         }
@@ -1030,9 +1033,7 @@ int wire_score(wire_client_t *c, const wire_item_t *items, int64_t n, double *sc
 
 static int simple_call(wire_client_t *c, job_kind_t kind, err_t *err) {
     if (c->in_score) return err_setf(err, "a score request is waiting for wire_recv_scores");
-    json_t *doc = json_pack("{s:i, s:s}", "v", WIRE_VERSION, "type",
-                            kind == JOB_PING ? "ping" : "info");
-    if (!doc || add_job(c, kind, doc, 0, 0, err)) {
+    if (add_job(c, kind, NULL, 0, 0, err)) {
         end_call(c);
         return err_setf(err, "out of memory");
     }
