@@ -799,7 +799,7 @@ static void job_send(wire_client_t *c, job_t *job, int avoid, bool count_try) {
         zmq_send(c->eps[e].sock, job->body, job->len, ZMQ_DONTWAIT);
 }
 
-/* Adds a job (a request of kind with items, stolen; NULL for ping/info) and sends it. */
+/* Adds a job to the call: a request of kind with items (stolen; NULL for ping/info). */
 static int add_job(wire_client_t *c, job_kind_t kind, json_t *items, int64_t first, int64_t n,
                    err_t *err) {
     static const char *const types[] = {"score", "ping", "info"};
@@ -826,8 +826,13 @@ static int add_job(wire_client_t *c, job_kind_t kind, json_t *items, int64_t fir
     }
     c->n_jobs++;
     c->left++;
-    job_send(c, job, -1, true);
     return 0;
+}
+
+/* Sends every job of the call (built first, so a bad item stops the call before anything
+ * left). */
+static void send_all(wire_client_t *c) {
+    for (int64_t j = 0; j < c->n_jobs; j++) job_send(c, &c->jobs[j], -1, true);
 }
 
 /* The endpoints a job was sent to, comma-separated, for the give-up message. */
@@ -914,7 +919,11 @@ static int drain(wire_client_t *c, int e, err_t *err) {
  * that restarted or a connection that is stuck), rest the endpoint, and send every job that
  * was on it again (to another endpoint when there is one). */
 static int job_timeout(wire_client_t *c, job_t *job, err_t *err) {
-    double each = c->timeout_ms * 1e-3;
+    double each = c->timeout_ms * 1e-3, now = now_s();
+    for (int64_t j = 0; j < c->n_jobs && job->tries < c->tries; j++) {
+        job_t *o = &c->jobs[j]; /* a job timed out with it and has no try left */
+        if (!o->done && o->ep == job->ep && o->deadline <= now && o->tries >= c->tries) job = o;
+    }
     if (job->tries >= c->tries) {
         char list[1024];
         tried_list(c, job, list, sizeof list);
@@ -932,8 +941,7 @@ static int job_timeout(wire_client_t *c, job_t *job, err_t *err) {
     zmq_close(ep->sock);
     ep->sock = NULL;
     if (ep_open(c, ep, err)) return -1;
-    ep->dead_until = now_s() + DEAD_TIMEOUTS * each;
-    double now = now_s();
+    ep->dead_until = now + DEAD_TIMEOUTS * each;
     for (int64_t j = 0; j < c->n_jobs; j++) {
         job_t *o = &c->jobs[j];
         if (!o->done && o->ep == e) job_send(c, o, e, o->deadline <= now);
@@ -1014,6 +1022,7 @@ int wire_send_score(wire_client_t *c, const wire_item_t *items, int64_t n, err_t
             return err_setf(err, "out of memory");
         }
     }
+    send_all(c);
     c->in_score = true;
     return 0;
 }
@@ -1037,6 +1046,7 @@ static int simple_call(wire_client_t *c, job_kind_t kind, err_t *err) {
         end_call(c);
         return err_setf(err, "out of memory");
     }
+    send_all(c);
     return run_call(c, err);
 }
 

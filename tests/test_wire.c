@@ -62,6 +62,10 @@ static int fake_scorer(void *ctx, const wire_item_t *items, int64_t n, double *s
     for (int64_t i = 0; i < n; i++) {
         if ((int64_t)items[i].prompt_len == t->fail_on_len)
             return err_setf(err, "fake scorer: prompt of %zu bytes", items[i].prompt_len);
+        if (items[i].prompt_len == 3 && !memcmp(items[i].prompt, "NaN", 3)) {
+            scores[i] = NAN;
+            continue;
+        }
         ck_assert_uint_eq(strlen(items[i].prompt) <= items[i].prompt_len, 1); /* NUL-ended */
         ck_assert_int_eq(items[i].prompt[items[i].prompt_len], '\0');
         scores[i] = fake_score(items[i].prompt, items[i].prompt_len, items[i].response,
@@ -222,6 +226,13 @@ START_TEST(test_wire_round_trip) {
 }
 END_TEST
 
+static void count_sent(void *ctx, bool sent, const char *body, size_t len) {
+    (void)body, (void)len;
+    *(int *)ctx += sent;
+}
+
+#define HAS(msg, part) ck_assert_msg(strstr((msg), (part)) != NULL, "'%s' lacks '%s'", (msg), (part))
+
 /* A request larger than WIRE_MAX_ITEMS is split and reassembled in order; the split send and
  * receive let the caller work in between; bad texts are refused before anything is sent; the
  * scorer's failure comes back as the server's error and the client stays usable. */
@@ -265,8 +276,32 @@ START_TEST(test_wire_chunks_and_split) {
     ck_assert_msg(wire_score(c, bad, 2, scores, &err) == 0, "%s", err.msg);
     ck_assert(scores[1] == fake_score(big, WIRE_MAX_TEXT, "ok", 2));
 
+    /* a bad item anywhere stops the whole call before any chunk leaves */
+    int sent = 0;
+    wire_client_opts_t to = {.endpoints = wire_server_endpoint(t.srv), .trace = count_sent,
+                             .trace_ctx = &sent};
+    wire_client_t *tc = wire_client_new(&to, &err);
+    ck_assert_ptr_nonnull(tc);
+    own[N - 1].item.response = "\xc0\xaf"; /* an overlong '/' */
+    own[N - 1].item.response_len = 2;
+    for (int64_t i = 0; i < N; i++) items[i] = own[i].item;
+    err_clear(&err);
+    ck_assert_int_eq(wire_score(tc, items, N, scores, &err), -1);
+    ck_assert_str_eq(err.msg, "items[784].response: invalid UTF-8");
+    ck_assert_int_eq(sent, 0);
+    ck_assert_msg(wire_ping(tc, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(sent, 1);
+    wire_client_destroy(&tc);
+
+    /* a non-finite score cannot be written in JSON: an error reply */
+    wire_item_t nan_item = {"NaN", 3, "r", 1};
+    err_clear(&err);
+    ck_assert_int_eq(wire_score(c, &nan_item, 1, scores, &err), -1);
+    HAS(err.msg, ": server error: the scorer returned a non-finite score");
+
     /* the scorer fails: an error reply, then business as usual */
     t.fail_on_len = 13;
+    err_clear(&err);
     wire_item_t boom = {"thirteen byte", 13, "r", 1};
     ck_assert_int_eq(wire_score(c, &boom, 1, scores, &err), -1);
     ck_assert_msg(strstr(err.msg, ": server error: fake scorer: prompt of 13 bytes") != NULL, "%s",
@@ -403,8 +438,6 @@ static void *raw_socket(void *ctx, const char *endpoint) {
     ck_assert_int_eq(zmq_connect(s, endpoint), 0);
     return s;
 }
-
-#define HAS(msg, part) ck_assert_msg(strstr((msg), (part)) != NULL, "'%s' lacks '%s'", (msg), (part))
 
 static void malformed_bodies(void *s) {
     static const struct {
