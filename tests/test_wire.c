@@ -625,7 +625,7 @@ START_TEST(test_wire_no_server) {
     double took = now_s() - t0;
     snprintf(want, sizeof want, "no reply from %s after 3 tries (0.2 s each)", ep);
     ck_assert_str_eq(err.msg, want);
-    ck_assert_msg(took > 0.55 && took < 2.0, "took %.3f s", took);
+    ck_assert_msg(took > 0.55 && took < 5.0, "took %.3f s", took);
     ck_assert_int_eq(w.warnings, 2);
     snprintf(want, sizeof want, "%s: no reply in 0.2 s, reconnecting and retrying (try 3 of 3)", ep);
     ck_assert_str_eq(w.last, want);
@@ -687,14 +687,16 @@ START_TEST(test_wire_dead_endpoint) {
     server_t t;
     server_start(&t, NULL, NULL, 0);
     char dead[256], list[600];
+    err_t err = ERR_INIT;
     dead_endpoint(dead, sizeof dead);
     snprintf(list, sizeof list, "%s,%s", dead, wire_server_endpoint(t.srv));
     warn_t w = {0};
-    wire_client_t *c = client_new(list, 2, &w);
+    wire_client_opts_t o = {.endpoints = list, .timeout_ms = 500, .warn = on_warn, .warn_ctx = &w};
+    wire_client_t *c = wire_client_new(&o, &err);
+    ck_assert_msg(c != NULL, "%s", err.msg);
     owned_item_t own[40];
     wire_item_t items[40];
     double scores[40];
-    err_t err = ERR_INIT;
     double t0 = now_s();
     for (int r = 0; r < 10; r++) {
         for (int i = 0; i < 40; i++) make_item(&own[i], i, 100 + r), items[i] = own[i].item;
@@ -703,7 +705,9 @@ START_TEST(test_wire_dead_endpoint) {
         ck_assert_msg(wire_ping(c, &err) == 0, "%s", err.msg);
     }
     double took = now_s() - t0;
-    ck_assert_msg(took < 1.5, "took %.3f s: the dead endpoint was not skipped", took);
+    /* one timeout (0.5 s) to learn it is dead; without skipping, every other chunk waits */
+    ck_assert_msg(took < 4.0, "took %.3f s: the dead endpoint was not skipped", took);
+    ck_assert_int_eq(w.warnings, 1);
     ck_assert_int_ge(w.warnings, 1);
     HAS(w.last, dead);
     wire_client_destroy(&c);
