@@ -57,7 +57,8 @@ static int write_key(const char *dir, const char *name, const char *z85, err_t *
 
 int wire_keygen(const char *dir, err_t *err) {
     static const char *const names[] = {"server.key", "server.pub", "client.key", "client.pub"};
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) return err_setf(err, "%s: %s", dir, strerror(errno));
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return err_setf(err, "%s: %s", dir, strerror(errno));
     for (int i = 0; i < 4; i++) {
         char path[4096];
         struct stat st;
@@ -173,7 +174,8 @@ static req_type_t parse_request(const char *body, size_t len, json_t **doc, cons
     if (!d) {
         if (json_error_code(&jerr) == json_error_invalid_utf8)
             err_setf(err, "invalid UTF-8: %s (byte %d)", jerr.text, jerr.position);
-        else err_setf(err, "invalid JSON: %s (byte %d)", jerr.text, jerr.position);
+        else
+            err_setf(err, "invalid JSON: %s (byte %d)", jerr.text, jerr.position);
         return REQ_BAD;
     }
     if (!json_is_object(d)) return err_setf(err, "not a JSON object"), REQ_BAD;
@@ -185,13 +187,14 @@ static req_type_t parse_request(const char *body, size_t len, json_t **doc, cons
     if (!v) return err_setf(err, "missing \"v\""), REQ_BAD;
     if (!json_is_integer(v)) return err_setf(err, "\"v\" must be an integer"), REQ_BAD;
     if (json_integer_value(v) != WIRE_VERSION)
-        return err_setf(err, "unsupported version %" JSON_INTEGER_FORMAT " (this server speaks v %d)",
+        return err_setf(err,
+                        "unsupported version %" JSON_INTEGER_FORMAT " (this server speaks v %d)",
                         json_integer_value(v), WIRE_VERSION),
                REQ_BAD;
     if (!type) return err_setf(err, "missing \"type\""), REQ_BAD;
     if (!json_is_string(type)) return err_setf(err, "\"type\" must be a string"), REQ_BAD;
     const char *t = json_string_value(type);
-    req_type_t kind = !strcmp(t, "score") ? REQ_SCORE
+    req_type_t kind = !strcmp(t, "score")  ? REQ_SCORE
                       : !strcmp(t, "info") ? REQ_INFO
                       : !strcmp(t, "ping") ? REQ_PING
                                            : REQ_BAD;
@@ -212,10 +215,10 @@ static req_type_t parse_request(const char *body, size_t len, json_t **doc, cons
 typedef struct {
     uint8_t identity[MAX_IDENTITY]; /* the ROUTER's routing id of the sender */
     size_t identity_len;
-    json_t *doc;       /* the parsed request (owned) */
-    const json_t *id;  /* borrowed from doc */
-    int64_t n;         /* items */
-    double t_recv;     /* monotonic seconds when read off the socket */
+    json_t *doc;      /* the parsed request (owned) */
+    const json_t *id; /* borrowed from doc */
+    int64_t n;        /* items */
+    double t_recv;    /* monotonic seconds when read off the socket */
 } request_t;
 
 typedef struct {
@@ -224,23 +227,23 @@ typedef struct {
 
 struct wire_server {
     void *zctx, *sock;
-    char endpoint[256];       /* as bound (ZMQ_LAST_ENDPOINT) */
+    char endpoint[256]; /* as bound (ZMQ_LAST_ENDPOINT) */
     wire_score_fn score;
     void *score_ctx;
-    const json_t *info;       /* borrowed */
-    int64_t cap;              /* items one scoring call may hold */
-    int64_t batch_items;      /* gather until this many items */
+    const json_t *info;  /* borrowed */
+    int64_t cap;         /* items one scoring call may hold */
+    int64_t batch_items; /* gather until this many items */
     int batch_wait_us;
     double metrics_every_s;
     wire_metrics_fn metrics;
     void *metrics_ctx;
-    atomic_int stop;          /* set by wire_server_stop */
-    request_t *reqs;          /* the batch in hand: reqs[0..n_reqs) (cap entries) */
+    atomic_int stop; /* set by wire_server_stop */
+    request_t *reqs; /* the batch in hand: reqs[0..n_reqs) (cap entries) */
     int64_t n_reqs, n_items;
-    request_t pending;        /* a request read but left for the next batch (did not fit) */
+    request_t pending; /* a request read but left for the next batch (did not fit) */
     bool has_pending;
-    wire_item_t *items;       /* [cap] */
-    double *scores;           /* [cap] */
+    wire_item_t *items; /* [cap] */
+    double *scores;     /* [cap] */
     counts_t period, total;
     double *wait_ms, *lat_ms; /* [WIRE_METRICS_SAMPLES] rings of the period */
     double *sorted;           /* [WIRE_METRICS_SAMPLES] scratch for percentiles */
@@ -260,8 +263,7 @@ const char *wire_server_endpoint(const wire_server_t *s) {
     return s->endpoint;
 }
 
-static int server_socket(wire_server_t *s, const char *endpoint, const char *key_path,
-                         err_t *err) {
+static int server_socket(wire_server_t *s, const char *endpoint, const char *key_path, err_t *err) {
     char secret[KEY_Z85];
     if (key_path && read_key(key_path, secret, err)) return -1;
     if (!key_path && !endpoint_is_local(endpoint))
@@ -373,11 +375,11 @@ static json_t *info_reply(const wire_server_t *s, const json_t *id) {
 
 /* The frames of one message as they came off the ROUTER. */
 typedef struct {
-    request_t req;      /* identity and t_recv */
-    int frames;         /* counting the identity */
-    size_t delim_len;   /* bytes of frame 2 (should be the empty delimiter) */
-    size_t body_len;    /* bytes of frame 3 */
-    zmq_msg_t body;     /* frame 3 when frames >= 3 and it is within WIRE_MAX_MESSAGE */
+    request_t req;    /* identity and t_recv */
+    int frames;       /* counting the identity */
+    size_t delim_len; /* bytes of frame 2 (should be the empty delimiter) */
+    size_t body_len;  /* bytes of frame 3 */
+    zmq_msg_t body;   /* frame 3 when frames >= 3 and it is within WIRE_MAX_MESSAGE */
     bool have_body;
 } inmsg_t;
 
@@ -421,16 +423,16 @@ static int recv_message(wire_server_t *s, inmsg_t *m, err_t *err) {
 static const char *frames_problem(const inmsg_t *m, char *buf, size_t size) {
     int got = m->frames - 1; /* as the client sent them */
     if (got != 2)
-        snprintf(buf, size,
-                 "expected 2 frames (an empty delimiter, then one JSON body), got %d%s", got,
-                 got == 1 ? ": a DEALER must send the empty frame itself" : "");
+        snprintf(buf, size, "expected 2 frames (an empty delimiter, then one JSON body), got %d%s",
+                 got, got == 1 ? ": a DEALER must send the empty frame itself" : "");
     else if (m->delim_len)
         snprintf(buf, size, "the first frame must be the empty delimiter, got %zu bytes",
                  m->delim_len);
     else if (m->body_len > WIRE_MAX_MESSAGE)
         snprintf(buf, size, "message of %zu bytes is over the limit of %d bytes", m->body_len,
                  WIRE_MAX_MESSAGE);
-    else return NULL;
+    else
+        return NULL;
     return buf;
 }
 
@@ -451,9 +453,9 @@ static void take_message(wire_server_t *s, inmsg_t *m) {
     if (kind == REQ_BAD) send_error(s, r->identity, r->identity_len, r->id, e.msg);
     if (kind == REQ_PING) {
         s->period.pings++;
-        send_reply(s, r->identity, r->identity_len,
-                   json_pack("{s:i, s:s, s:O}", "v", WIRE_VERSION, "type", "pong", "id",
-                             (json_t *)r->id));
+        send_reply(
+            s, r->identity, r->identity_len,
+            json_pack("{s:i, s:s, s:O}", "v", WIRE_VERSION, "type", "pong", "id", (json_t *)r->id));
     }
     if (kind == REQ_INFO) {
         s->period.infos++;
@@ -505,7 +507,8 @@ static void score_batch(wire_server_t *s) {
             if (!isfinite(s->scores[first + i])) {
                 json_decref(arr);
                 arr = NULL;
-            } else json_array_append_new(arr, json_real(s->scores[first + i]));
+            } else
+                json_array_append_new(arr, json_real(s->scores[first + i]));
         }
         if (rc != 0 || !arr) {
             json_decref(arr);
@@ -513,8 +516,8 @@ static void score_batch(wire_server_t *s) {
                        rc ? e.msg : "the scorer returned a non-finite score");
         } else {
             send_reply(s, q->identity, q->identity_len,
-                       json_pack("{s:i, s:s, s:O, s:o}", "v", WIRE_VERSION, "type", "scores",
-                                 "id", (json_t *)q->id, "scores", arr));
+                       json_pack("{s:i, s:s, s:O, s:o}", "v", WIRE_VERSION, "type", "scores", "id",
+                                 (json_t *)q->id, "scores", arr));
             s->period.requests++;
             s->period.items += q->n;
         }
@@ -553,14 +556,20 @@ static void report(wire_server_t *s, double now) {
     s->total.requests += p->requests;
     s->total.items += p->items;
     if (s->metrics) {
-        wire_metrics_t m = {
-            .period_s = now - s->t_period, .requests = p->requests, .items = p->items,
-            .batches = p->batches, .multi_batches = p->multi_batches,
-            .batch_items_max = p->batch_items_max,
-            .batch_items_mean = p->batches ? (double)p->items / (double)p->batches : 0.0,
-            .pings = p->pings, .infos = p->infos, .errors = p->errors,
-            .total_requests = s->total.requests, .total_items = s->total.items,
-            .total_errors = s->total.errors};
+        wire_metrics_t m = {.period_s = now - s->t_period,
+                            .requests = p->requests,
+                            .items = p->items,
+                            .batches = p->batches,
+                            .multi_batches = p->multi_batches,
+                            .batch_items_max = p->batch_items_max,
+                            .batch_items_mean =
+                                p->batches ? (double)p->items / (double)p->batches : 0.0,
+                            .pings = p->pings,
+                            .infos = p->infos,
+                            .errors = p->errors,
+                            .total_requests = s->total.requests,
+                            .total_items = s->total.items,
+                            .total_errors = s->total.errors};
         double w[4], l[4];
         percentiles(s, s->wait_ms, w);
         percentiles(s, s->lat_ms, l);
@@ -612,7 +621,8 @@ int wire_server_run(wire_server_t *s, err_t *err) {
             s->has_pending = false;
         } else {
             double due = s->metrics_every_s > 0 ? s->t_period + s->metrics_every_s - now_s() : 1e9;
-            int wait = due < IDLE_POLL_MS * 1e-3 ? (int)ceil((due > 0 ? due : 0) * 1e3) : IDLE_POLL_MS;
+            int wait =
+                due < IDLE_POLL_MS * 1e-3 ? (int)ceil((due > 0 ? due : 0) * 1e3) : IDLE_POLL_MS;
             inmsg_t m;
             if ((rc = wait_readable(s, wait, err)) < 0) break;
             if ((rc = recv_message(s, &m, err)) < 0) break;
@@ -641,15 +651,15 @@ typedef enum { JOB_SCORE, JOB_PING, JOB_INFO } job_kind_t;
 
 /* One request of the call in flight, with what it takes to send it again. */
 typedef struct {
-    int64_t id;        /* the request's "id" */
+    int64_t id; /* the request's "id" */
     job_kind_t kind;
-    char *body;        /* the JSON body (owned) */
+    char *body; /* the JSON body (owned) */
     size_t len;
-    int64_t first, n;  /* score: its items are the call's [first, first + n) */
-    int ep;            /* endpoint it was last sent to */
-    int tries;         /* sends that counted as a try */
-    uint64_t tried;    /* bit e: sent to endpoint e */
-    double deadline;   /* monotonic seconds when this try is over */
+    int64_t first, n; /* score: its items are the call's [first, first + n) */
+    int ep;           /* endpoint it was last sent to */
+    int tries;        /* sends that counted as a try */
+    uint64_t tried;   /* bit e: sent to endpoint e */
+    double deadline;  /* monotonic seconds when this try is over */
     bool done;
 } job_t;
 
@@ -657,7 +667,7 @@ struct wire_client {
     void *zctx;
     endpoint_t *eps;
     int n_eps;
-    int rr;                /* round-robin cursor */
+    int rr; /* round-robin cursor */
     int timeout_ms, tries;
     bool curve;
     char server_pub[KEY_Z85], client_pub[KEY_Z85], client_sec[KEY_Z85];
@@ -666,12 +676,12 @@ struct wire_client {
     void (*trace)(void *, bool, const char *, size_t);
     void *trace_ctx;
     int64_t next_id;
-    job_t *jobs;           /* the call in flight: jobs[0..n_jobs) */
+    job_t *jobs; /* the call in flight: jobs[0..n_jobs) */
     int64_t n_jobs, cap_jobs, left;
-    bool in_score;         /* a wire_send_score awaits its wire_recv_scores */
-    int64_t call_n;        /* items of that call */
-    double *got;           /* [call_n] scores as they arrive */
-    json_t *info;          /* info reply of the call */
+    bool in_score;  /* a wire_send_score awaits its wire_recv_scores */
+    int64_t call_n; /* items of that call */
+    double *got;    /* [call_n] scores as they arrive */
+    json_t *info;   /* info reply of the call */
 };
 
 static int ep_open(wire_client_t *c, endpoint_t *ep, err_t *err) {
@@ -814,8 +824,10 @@ static int add_job(wire_client_t *c, job_kind_t kind, json_t *items, int64_t fir
     *job = (job_t){.id = c->next_id++, .kind = kind, .first = first, .n = n};
     json_t *doc = json_pack("{s:i, s:s, s:I}", "v", WIRE_VERSION, "type", types[kind], "id",
                             (json_int_t)job->id);
-    if (doc && items) json_object_set_new(doc, "items", items);
-    else json_decref(items);
+    if (doc && items)
+        json_object_set_new(doc, "items", items);
+    else
+        json_decref(items);
     job->body = doc ? json_dumps(doc, JSON_FLAGS) : NULL;
     json_decref(doc);
     if (!job->body) return err_setf(err, "out of memory");
@@ -841,8 +853,8 @@ static void tried_list(const wire_client_t *c, const job_t *job, char *buf, size
     buf[0] = '\0';
     for (int e = 0; e < c->n_eps; e++)
         if (job->tried >> e & 1 && used < size)
-            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "," : "",
-                                     c->eps[e].url);
+            used +=
+                (size_t)snprintf(buf + used, size - used, "%s%s", used ? "," : "", c->eps[e].url);
 }
 
 /* Handles one reply body from endpoint e: 1 a job finished, 0 dropped (stale or unreadable),
@@ -863,14 +875,17 @@ static int take_reply(wire_client_t *c, int e, const char *body, size_t len, err
     } else if (job->kind == JOB_SCORE) {
         const json_t *sc = json_object_get(d, "scores");
         if (strcmp(t, "scores") || (int64_t)json_array_size(sc) != job->n)
-            rc = err_setf(err, "%s: bad reply: expected %" PRId64 " scores, got type \"%.20s\" "
-                          "with %zu", c->eps[e].url, job->n, t, json_array_size(sc));
+            rc = err_setf(err,
+                          "%s: bad reply: expected %" PRId64 " scores, got type \"%.20s\" "
+                          "with %zu",
+                          c->eps[e].url, job->n, t, json_array_size(sc));
         for (int64_t i = 0; rc == 0 && i < job->n; i++) {
             const json_t *x = json_array_get(sc, (size_t)i);
             if (!json_is_number(x))
                 rc = err_setf(err, "%s: bad reply: scores[%" PRId64 "] is not a number",
                               c->eps[e].url, i);
-            else c->got[job->first + i] = json_number_value(x);
+            else
+                c->got[job->first + i] = json_number_value(x);
         }
         rc = rc ? rc : 1;
     } else if (strcmp(t, job->kind == JOB_PING ? "pong" : "info")) {
@@ -900,7 +915,8 @@ static int drain(wire_client_t *c, int e, err_t *err) {
             if (n < 2) {
                 zmq_msg_init(&f[n]);
                 zmq_msg_move(&f[n++], &x);
-            } else n = 3; /* a third frame: not ours, drop the message */
+            } else
+                n = 3; /* a third frame: not ours, drop the message */
             zmq_msg_close(&x);
         }
         if (n == 0) return 0;
@@ -957,7 +973,8 @@ static int run_call(wire_client_t *c, err_t *err) {
         double now = now_s(), next = now + 3600;
         for (int64_t j = 0; j < c->n_jobs; j++)
             if (!c->jobs[j].done && c->jobs[j].deadline < next) next = c->jobs[j].deadline;
-        for (int e = 0; e < c->n_eps; e++) items[e] = (zmq_pollitem_t){c->eps[e].sock, 0, ZMQ_POLLIN, 0};
+        for (int e = 0; e < c->n_eps; e++)
+            items[e] = (zmq_pollitem_t){c->eps[e].sock, 0, ZMQ_POLLIN, 0};
         int wait = next > now ? (int)ceil((next - now) * 1e3) : 0;
         if (zmq_poll(items, c->n_eps, wait) < 0 && errno != EINTR) {
             rc = err_setf(err, "zmq_poll: %s", zmq_strerror(errno));
@@ -967,14 +984,15 @@ static int run_call(wire_client_t *c, err_t *err) {
             if (items[e].revents & ZMQ_POLLIN) rc = drain(c, e, err);
         now = now_s();
         for (int64_t j = 0; j < c->n_jobs && rc == 0 && c->left > 0; j++)
-            if (!c->jobs[j].done && c->jobs[j].deadline <= now) rc = job_timeout(c, &c->jobs[j], err);
+            if (!c->jobs[j].done && c->jobs[j].deadline <= now)
+                rc = job_timeout(c, &c->jobs[j], err);
     }
     end_call(c);
     return rc;
 }
 
-static int check_item_text(const char *text, size_t len, int64_t i, const char *field,
-                           json_t **out, err_t *err) {
+static int check_item_text(const char *text, size_t len, int64_t i, const char *field, json_t **out,
+                           err_t *err) {
     if (len > WIRE_MAX_TEXT)
         return err_setf(err, "items[%" PRId64 "].%s is %zu bytes, over the limit of %d", i, field,
                         len, WIRE_MAX_TEXT);
@@ -1034,8 +1052,7 @@ int wire_recv_scores(wire_client_t *c, double *scores, err_t *err) {
     return rc;
 }
 
-int wire_score(wire_client_t *c, const wire_item_t *items, int64_t n, double *scores,
-               err_t *err) {
+int wire_score(wire_client_t *c, const wire_item_t *items, int64_t n, double *scores, err_t *err) {
     if (wire_send_score(c, items, n, err)) return -1;
     return wire_recv_scores(c, scores, err);
 }

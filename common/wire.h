@@ -67,18 +67,18 @@ typedef int (*wire_score_fn)(void *ctx, const wire_item_t *items, int64_t n, dou
  * WIRE_METRICS_SAMPLES requests: the latest). */
 #define WIRE_METRICS_SAMPLES 8192
 typedef struct {
-    double period_s;             /* length of this period */
-    int64_t requests;            /* score requests answered with scores in the period */
-    int64_t items;               /* items scored in the period */
-    int64_t batches;             /* scoring calls in the period */
-    int64_t multi_batches;       /* ... of which held more than one request */
-    int64_t batch_items_max;     /* largest scoring call, in items */
-    double batch_items_mean;     /* items per scoring call (0 when none) */
-    int64_t pings, infos;        /* answered in the period */
-    int64_t errors;              /* error replies in the period */
+    double period_s;         /* length of this period */
+    int64_t requests;        /* score requests answered with scores in the period */
+    int64_t items;           /* items scored in the period */
+    int64_t batches;         /* scoring calls in the period */
+    int64_t multi_batches;   /* ... of which held more than one request */
+    int64_t batch_items_max; /* largest scoring call, in items */
+    double batch_items_mean; /* items per scoring call (0 when none) */
+    int64_t pings, infos;    /* answered in the period */
+    int64_t errors;          /* error replies in the period */
     double wait_p50_ms, wait_p90_ms, wait_p99_ms, wait_max_ms;
     double latency_p50_ms, latency_p90_ms, latency_p99_ms, latency_max_ms;
-    int64_t total_requests;      /* since the server started */
+    int64_t total_requests; /* since the server started */
     int64_t total_items;
     int64_t total_errors;
 } wire_metrics_t;
@@ -86,18 +86,18 @@ typedef struct {
 typedef void (*wire_metrics_fn)(void *ctx, const wire_metrics_t *m);
 
 typedef struct {
-    const char *endpoint;  /* where to bind; NULL = WIRE_ENDPOINT. "tcp://127.0.0.1:*" picks a
-                              free port (see wire_server_endpoint). A non-loopback tcp address
-                              needs secret_key */
+    const char *endpoint;   /* where to bind; NULL = WIRE_ENDPOINT. "tcp://127.0.0.1:*" picks a
+                               free port (see wire_server_endpoint). A non-loopback tcp address
+                               needs secret_key */
     const char *secret_key; /* path of server.key (wire_keygen); NULL = no CURVE */
     wire_score_fn score;    /* required */
     void *score_ctx;
-    const json_t *info;     /* object whose fields join every info reply (model, config,
-                               template, reward_bias); borrowed for the server's life; NULL =
-                               none. Must not use the keys v, type, id, limits */
-    int batch_items;        /* 0 = WIRE_BATCH_ITEMS */
-    int batch_wait_us;      /* 0 = WIRE_BATCH_WAIT_US; < 0 = do not wait for more */
-    double metrics_every_s; /* report every this many seconds; 0 = only when run returns */
+    const json_t *info;      /* object whose fields join every info reply (model, config,
+                                template, reward_bias); borrowed for the server's life; NULL =
+                                none. Must not use the keys v, type, id, limits */
+    int batch_items;         /* 0 = WIRE_BATCH_ITEMS */
+    int batch_wait_us;       /* 0 = WIRE_BATCH_WAIT_US; < 0 = do not wait for more */
+    double metrics_every_s;  /* report every this many seconds; 0 = only when run returns */
     wire_metrics_fn metrics; /* NULL = no reports */
     void *metrics_ctx;
 } wire_server_opts_t;
@@ -134,7 +134,8 @@ typedef struct {
     const char *client_key; /* path of client.key (secret); NULL with server_key = a fresh
                                pair for this client */
     void (*warn)(void *ctx, const char *msg); /* each retry: "tcp://...: no reply in 2.5 s,
-                                                 reconnecting (try 2 of 3)"; NULL = silent */
+                                                 reconnecting and retrying (try 2 of 3)" (a
+                                                 program passes it to cli_warn); NULL = silent */
     void *warn_ctx;
     void (*trace)(void *ctx, bool sent, const char *body, size_t len); /* every JSON body
                                sent and received (debugging, tests); NULL = none */
@@ -153,13 +154,14 @@ void wire_client_destroy(wire_client_t **c);
 /* Scores n items (n >= 0, any size: split into requests of at most WIRE_MAX_ITEMS items and
  * WIRE_MAX_MESSAGE bytes, spread across live endpoints) into scores[n]. Each try waits
  * timeout_ms; on silence the socket is closed and reopened and the request is sent again, to
- * another endpoint when there is one; an endpoint that went silent is skipped while others
- * answer. Returns 0; WIRE_ETIMEOUT when a request got no reply after every try ("no reply from
+ * another endpoint when there is one; an endpoint that went silent is skipped for the next
+ * 10 timeouts while others answer (all silent: each is tried again). Requests are
+ * numbered by integer ids; a reply with an id not awaited (a late answer to an earlier try) is
+ * dropped. Returns 0; WIRE_ETIMEOUT when a request got no reply after every try ("no reply from
  * tcp://127.0.0.1:5555 after 3 tries (2.5 s each)"); -1 for anything else (a text over
  * WIRE_MAX_TEXT or not UTF-8 "items[3].prompt: ...", a server's error reply "tcp://...:
  * server error: ..."). The client stays usable after a failure. */
-int wire_score(wire_client_t *c, const wire_item_t *items, int64_t n, double *scores,
-               err_t *err);
+int wire_score(wire_client_t *c, const wire_item_t *items, int64_t n, double *scores, err_t *err);
 
 /* The same split in two, so the caller can work while the server scores: wire_send_score
  * checks, encodes (copies: items may be freed after it returns) and sends; wire_recv_scores

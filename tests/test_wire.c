@@ -46,16 +46,15 @@ typedef struct {
     pthread_t thread;
     int rc;
     err_t err;
-    int delay_us;         /* the scorer sleeps this long per call (lets requests pile up) */
-    int64_t calls;        /* scoring calls */
-    int64_t fail_on_len;  /* a prompt of this length makes the scorer fail (-1 = never) */
-    wire_metrics_t sum;   /* reports added up (counts only) */
+    int delay_us;        /* the scorer sleeps this long per call (lets requests pile up) */
+    int64_t calls;       /* scoring calls */
+    int64_t fail_on_len; /* a prompt of this length makes the scorer fail (-1 = never) */
+    wire_metrics_t sum;  /* reports added up (counts only) */
     int64_t reports;
     json_t *info;
 } server_t;
 
-static int fake_scorer(void *ctx, const wire_item_t *items, int64_t n, double *scores,
-                       err_t *err) {
+static int fake_scorer(void *ctx, const wire_item_t *items, int64_t n, double *scores, err_t *err) {
     server_t *t = ctx;
     t->calls++;
     if (t->delay_us) usleep((useconds_t)t->delay_us);
@@ -101,8 +100,8 @@ static void *server_main(void *arg) {
 static void server_start(server_t *t, const char *endpoint, const char *key, int wait_us) {
     memset(t, 0, sizeof *t);
     t->fail_on_len = -1;
-    t->info = json_pack("{s:s, s:{s:i, s:i}, s:s, s:f}", "model", "/models/rm", "config",
-                        "n_embd", 16, "n_layer", 2, "template", "rlhf-v1", "reward_bias", 0.25);
+    t->info = json_pack("{s:s, s:{s:i, s:i}, s:s, s:f}", "model", "/models/rm", "config", "n_embd",
+                        16, "n_layer", 2, "template", "rlhf-v1", "reward_bias", 0.25);
     wire_server_opts_t o = {.endpoint = endpoint ? endpoint : "tcp://127.0.0.1:*",
                             .secret_key = key,
                             .score = fake_scorer,
@@ -158,7 +157,8 @@ typedef struct {
 
 static void make_item(owned_item_t *o, int64_t i, int salt) {
     int np = snprintf(o->prompt, sizeof o->prompt, "prompt %d/%lld: café ✓", salt, (long long)i);
-    int nr = snprintf(o->response, sizeof o->response, "answer x%lldx", (long long)(i * 7919 % 1000));
+    int nr =
+        snprintf(o->response, sizeof o->response, "answer x%lldx", (long long)(i * 7919 % 1000));
     if (i % 3 == 0) o->prompt[6] = '\0'; /* an embedded U+0000 */
     o->item = (wire_item_t){o->prompt, (size_t)np, o->response, (size_t)nr};
 }
@@ -213,11 +213,13 @@ START_TEST(test_wire_round_trip) {
     ck_assert_str_eq(json_string_value(json_object_get(info, "model")), "/models/rm");
     ck_assert_str_eq(json_string_value(json_object_get(info, "template")), "rlhf-v1");
     ck_assert(json_real_value(json_object_get(info, "reward_bias")) == 0.25);
-    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(info, "config"), "n_layer")), 2);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(info, "config"), "n_layer")), 2);
     const json_t *lim = json_object_get(info, "limits");
     ck_assert_int_eq(json_integer_value(json_object_get(lim, "max_items")), WIRE_MAX_ITEMS);
     ck_assert_int_eq(json_integer_value(json_object_get(lim, "max_text_bytes")), WIRE_MAX_TEXT);
-    ck_assert_int_eq(json_integer_value(json_object_get(lim, "max_message_bytes")), WIRE_MAX_MESSAGE);
+    ck_assert_int_eq(json_integer_value(json_object_get(lim, "max_message_bytes")),
+                     WIRE_MAX_MESSAGE);
     json_decref(info);
     wire_client_destroy(&c);
     ck_assert_ptr_null(c);
@@ -231,7 +233,8 @@ static void count_sent(void *ctx, bool sent, const char *body, size_t len) {
     *(int *)ctx += sent;
 }
 
-#define HAS(msg, part) ck_assert_msg(strstr((msg), (part)) != NULL, "'%s' lacks '%s'", (msg), (part))
+#define HAS(msg, part)                                                                             \
+    ck_assert_msg(strstr((msg), (part)) != NULL, "'%s' lacks '%s'", (msg), (part))
 
 /* A request larger than WIRE_MAX_ITEMS is split and reassembled in order; the split send and
  * receive let the caller work in between; bad texts are refused before anything is sent; the
@@ -278,8 +281,8 @@ START_TEST(test_wire_chunks_and_split) {
 
     /* a bad item anywhere stops the whole call before any chunk leaves */
     int sent = 0;
-    wire_client_opts_t to = {.endpoints = wire_server_endpoint(t.srv), .trace = count_sent,
-                             .trace_ctx = &sent};
+    wire_client_opts_t to = {
+        .endpoints = wire_server_endpoint(t.srv), .trace = count_sent, .trace_ctx = &sent};
     wire_client_t *tc = wire_client_new(&to, &err);
     ck_assert_ptr_nonnull(tc);
     own[N - 1].item.response = "\xc0\xaf"; /* an overlong '/' */
@@ -338,11 +341,12 @@ static void *worker_main(void *arg) {
     w->ok = c != NULL;
     for (int r = 0; r < 20 && w->ok; r++) {
         int64_t n = 1 + (w->salt * 31 + r * 17) % 40;
-        for (int64_t i = 0; i < n; i++) make_item(&own[i], i + r * 100, w->salt), items[i] = own[i].item;
+        for (int64_t i = 0; i < n; i++)
+            make_item(&own[i], i + r * 100, w->salt), items[i] = own[i].item;
         w->ok = wire_score(c, items, n, scores, &err) == 0;
         for (int64_t i = 0; w->ok && i < n; i++)
-            w->ok = scores[i] == fake_score(items[i].prompt, items[i].prompt_len,
-                                            items[i].response, items[i].response_len);
+            w->ok = scores[i] == fake_score(items[i].prompt, items[i].prompt_len, items[i].response,
+                                            items[i].response_len);
     }
     if (!w->ok) fprintf(stderr, "worker %d: %s\n", w->salt, err.msg);
     wire_client_destroy(&c);
@@ -386,7 +390,8 @@ typedef struct {
  * no reply comes within 2 s or it is not [empty][JSON]. */
 static void raw_send(void *sock, const frame_t *frames, int n) {
     for (int i = 0; i < n; i++)
-        ck_assert_int_ge(zmq_send(sock, frames[i].data, frames[i].len, i + 1 < n ? ZMQ_SNDMORE : 0), 0);
+        ck_assert_int_ge(zmq_send(sock, frames[i].data, frames[i].len, i + 1 < n ? ZMQ_SNDMORE : 0),
+                         0);
 }
 
 /* Receives one reply body as JSON (caller decrefs); fails the test when no reply comes within
@@ -424,8 +429,10 @@ static const char *raw_error(void *sock, const char *body, size_t len, const cha
     ck_assert_str_eq(json_string_value(json_object_get(d, "type")), "error");
     ck_assert_int_eq(json_integer_value(json_object_get(d, "v")), 1);
     const json_t *id = json_object_get(d, "id");
-    if (want_id) ck_assert_str_eq(json_string_value(id), want_id);
-    else ck_assert_msg(json_is_null(id), "id should be null");
+    if (want_id)
+        ck_assert_str_eq(json_string_value(id), want_id);
+    else
+        ck_assert_msg(json_is_null(id), "id should be null");
     snprintf(msg, sizeof msg, "%s", json_string_value(json_object_get(d, "error")));
     json_decref(d);
     return msg;
@@ -449,29 +456,43 @@ static void malformed_bodies(void *s) {
         {"42", NULL, "not a JSON object"},
         {"{\"type\":\"ping\",\"id\":\"a\"}", "a", "missing \"v\""},
         {"{\"v\":\"1\",\"type\":\"ping\",\"id\":\"a\"}", "a", "\"v\" must be an integer"},
-        {"{\"v\":2,\"type\":\"ping\",\"id\":\"a\"}", "a", "unsupported version 2 (this server speaks v 1)"},
+        {"{\"v\":2,\"type\":\"ping\",\"id\":\"a\"}", "a",
+         "unsupported version 2 (this server speaks v 1)"},
         {"{\"v\":1.0,\"type\":\"ping\",\"id\":\"a\"}", "a", "\"v\" must be an integer"},
         {"{\"v\":1,\"id\":\"a\"}", "a", "missing \"type\""},
         {"{\"v\":1,\"type\":5,\"id\":\"a\"}", "a", "\"type\" must be a string"},
-        {"{\"v\":1,\"type\":\"dance\",\"id\":\"a\"}", "a", "unknown type \"dance\" (expected score, info or ping)"},
+        {"{\"v\":1,\"type\":\"dance\",\"id\":\"a\"}", "a",
+         "unknown type \"dance\" (expected score, info or ping)"},
         {"{\"v\":1,\"type\":\"pi\\u0000ng\",\"id\":\"a\"}", "a", "unknown type \"pi\""},
         {"{\"v\":1,\"type\":\"ping\"}", NULL, "missing \"id\""},
-        {"{\"v\":1,\"type\":\"ping\",\"id\":[1]}", NULL, "\"id\" must be a string of at most 256 bytes or an integer"},
+        {"{\"v\":1,\"type\":\"ping\",\"id\":[1]}", NULL,
+         "\"id\" must be a string of at most 256 bytes or an integer"},
         {"{\"v\":1,\"type\":\"ping\",\"id\":1.5}", NULL, "\"id\" must be a string"},
         {"{\"v\":1,\"type\":\"ping\",\"id\":\"a\",\"x\":1}", "a", "unknown field \"x\""},
-        {"{\"v\":1,\"type\":\"ping\",\"id\":\"a\",\"v\":1}", NULL, "invalid JSON: duplicate object key"},
+        {"{\"v\":1,\"type\":\"ping\",\"id\":\"a\",\"v\":1}", NULL,
+         "invalid JSON: duplicate object key"},
         {"{\"v\":1,\"type\":\"ping\",\"id\":\"\xff\"}", NULL, "invalid UTF-8: "},
         {"{\"v\":1,\"type\":\"ping\",\"id\":\"\xc3\x28\"}", NULL, "invalid UTF-8: "},
         {"{\"v\":1,\"type\":\"score\",\"id\":\"a\"}", "a", "missing \"items\""},
-        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":{}}", "a", "\"items\" must be an array"},
-        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[3]}", "a", "items[0] must be an object"},
-        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":\"p\",\"response\":\"r\"},{\"response\":\"r\"}]}",
+        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":{}}", "a",
+         "\"items\" must be an array"},
+        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[3]}", "a",
+         "items[0] must be an object"},
+        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":\"p\",\"response\":\"r\"}"
+         ",{\"response\":\"r\"}]}",
          "a", "items[1]: missing \"prompt\""},
-        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":\"p\"}]}", "a", "items[0]: missing \"response\""},
-        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":7,\"response\":\"r\"}]}", "a", "items[0].prompt must be a string"},
-        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":\"p\",\"response\":null}]}", "a", "items[0].response must be a string"},
-        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":\"p\",\"response\":\"r\",\"w\":1}]}", "a", "items[0]: unknown field \"w\""},
-        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[],\"extra\":true}", "a", "unknown field \"extra\""},
+        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":\"p\"}]}", "a",
+         "items[0]: missing \"response\""},
+        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":7,\"response\":\"r\"}]}",
+         "a", "items[0].prompt must be a string"},
+        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":\"p\",\"response\":null}]"
+         "}",
+         "a", "items[0].response must be a string"},
+        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":\"p\",\"response\":\"r\","
+         "\"w\":1}]}",
+         "a", "items[0]: unknown field \"w\""},
+        {"{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[],\"extra\":true}", "a",
+         "unknown field \"extra\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *msg = raw_error(s, cases[i].body, strlen(cases[i].body), cases[i].id);
@@ -486,19 +507,22 @@ static void oversized_bodies(void *s) {
     char *b = malloc(cap);
     int n = snprintf(b, cap, "{\"v\":1,\"type\":\"score\",\"id\":7,\"items\":[");
     for (int i = 0; i <= WIRE_MAX_ITEMS; i++)
-        n += snprintf(b + n, cap - (size_t)n, "%s{\"prompt\":\"p\",\"response\":\"r\"}", i ? "," : "");
+        n += snprintf(b + n, cap - (size_t)n, "%s{\"prompt\":\"p\",\"response\":\"r\"}",
+                      i ? "," : "");
     n += snprintf(b + n, cap - (size_t)n, "]}");
     frame_t f[2] = {{"", 0}, {b, (size_t)n}};
     json_t *d = raw_call(s, f, 2);
     ck_assert_int_eq(json_integer_value(json_object_get(d, "id")), 7);
-    ck_assert_str_eq(json_string_value(json_object_get(d, "error")), "too many items: 257 (limit 256 per request)");
+    ck_assert_str_eq(json_string_value(json_object_get(d, "error")),
+                     "too many items: 257 (limit 256 per request)");
     json_decref(d);
 
     n = snprintf(b, cap, "{\"v\":1,\"type\":\"score\",\"id\":\"t\",\"items\":[{\"prompt\":\"");
     memset(b + n, 'y', WIRE_MAX_TEXT + 1);
     n += WIRE_MAX_TEXT + 1;
     n += snprintf(b + n, cap - (size_t)n, "\",\"response\":\"r\"}]}");
-    ck_assert_str_eq(raw_error(s, b, (size_t)n, "t"), "items[0].prompt is 65537 bytes, over the limit of 65536");
+    ck_assert_str_eq(raw_error(s, b, (size_t)n, "t"),
+                     "items[0].prompt is 65537 bytes, over the limit of 65536");
 
     memset(b, ' ', cap);
     memcpy(b, "{\"v\":1,\"type\":\"ping\",\"id\":1}", 28);
@@ -523,7 +547,9 @@ static void bad_frames(void *s) {
         {{{"", 0}}, 1, "expected 2 frames (an empty delimiter, then one JSON body), got 1"},
         {{{"", 0}, {ping, sizeof ping - 1}, {"x", 1}}, 3, "got 3"},
         {{{"", 0}, {"", 0}, {ping, sizeof ping - 1}}, 3, "got 3"},
-        {{{"x", 1}, {ping, sizeof ping - 1}}, 2, "the first frame must be the empty delimiter, got 1 bytes"},
+        {{{"x", 1}, {ping, sizeof ping - 1}},
+         2,
+         "the first frame must be the empty delimiter, got 1 bytes"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *d = raw_call(s, cases[i].f, cases[i].n);
@@ -538,8 +564,8 @@ static void bad_frames(void *s) {
  * one byte changed. Each gets exactly one reply: an error naming the problem, or (when the
  * change left a valid request) its proper answer. */
 static void random_messages(void *s, int count) {
-    static const char valid[] =
-        "{\"v\":1,\"type\":\"score\",\"id\":\"r\",\"items\":[{\"prompt\":\"p\",\"response\":\"r\"}]}";
+    static const char valid[] = "{\"v\":1,\"type\":\"score\",\"id\":\"r\",\"items\":[{\"prompt\":"
+                                "\"p\",\"response\":\"r\"}]}";
     enum { WINDOW = 100 }; /* in flight at once: well under the sockets' queue limits */
     uint64_t x = 88172645463325252ull;
     char buf[512];
@@ -560,7 +586,7 @@ static void random_messages(void *s, int count) {
                 len = sizeof valid - 1;
                 buf[(x >> 20) % len] = (char)(x >> 40);
                 f[1].len = len;
-                if (mode == 3 && (x >> 50) % 4 == 0) n = 3;             /* an extra frame */
+                if (mode == 3 && (x >> 50) % 4 == 0) n = 3;              /* an extra frame */
                 if (mode == 3 && (x >> 50) % 4 == 1) f[0] = f[1], n = 1; /* no delimiter */
             }
             raw_send(s, f, n);
@@ -627,7 +653,8 @@ START_TEST(test_wire_no_server) {
     ck_assert_str_eq(err.msg, want);
     ck_assert_msg(took > 0.55 && took < 5.0, "took %.3f s", took);
     ck_assert_int_eq(w.warnings, 2);
-    snprintf(want, sizeof want, "%s: no reply in 0.2 s, reconnecting and retrying (try 3 of 3)", ep);
+    snprintf(want, sizeof want, "%s: no reply in 0.2 s, reconnecting and retrying (try 3 of 3)",
+             ep);
     ck_assert_str_eq(w.last, want);
     err_clear(&err);
     ck_assert_int_eq(wire_ping(c, &err), WIRE_ETIMEOUT);
@@ -778,21 +805,26 @@ START_TEST(test_wire_curve) {
         const char *server_key, *client_key;
         int rc;
     } cases[] = {
-        {spub, ckey, 0},            /* the right keys */
-        {spub, NULL, 0},            /* a fresh client pair: CURVE without client allow-list */
+        {spub, ckey, 0},             /* the right keys */
+        {spub, NULL, 0},             /* a fresh client pair: CURVE without client allow-list */
         {opub, ckey, WIRE_ETIMEOUT}, /* a wrong server key: the handshake fails */
         {NULL, NULL, WIRE_ETIMEOUT}, /* plain text to a CURVE server */
     };
     for (int i = 0; i < 4; i++) {
-        wire_client_opts_t o = {.endpoints = wire_server_endpoint(t.srv), .timeout_ms = FAST_MS,
-                                .tries = 2, .server_key = cases[i].server_key,
+        wire_client_opts_t o = {.endpoints = wire_server_endpoint(t.srv),
+                                .timeout_ms = FAST_MS,
+                                .tries = 2,
+                                .server_key = cases[i].server_key,
                                 .client_key = cases[i].client_key};
         err_clear(&err);
         wire_client_t *c = wire_client_new(&o, &err);
         ck_assert_msg(c != NULL, "%s", err.msg);
-        ck_assert_msg(wire_score(c, &it, 1, &score, &err) == cases[i].rc, "case %d: %s", i, err.msg);
-        if (cases[i].rc == 0) ck_assert(score == fake_score("p", 1, "r", 1));
-        else HAS(err.msg, "no reply from tcp://127.0.0.1:");
+        ck_assert_msg(wire_score(c, &it, 1, &score, &err) == cases[i].rc, "case %d: %s", i,
+                      err.msg);
+        if (cases[i].rc == 0)
+            ck_assert(score == fake_score("p", 1, "r", 1));
+        else
+            HAS(err.msg, "no reply from tcp://127.0.0.1:");
         wire_client_destroy(&c);
     }
     server_stop(&t);
@@ -840,7 +872,8 @@ START_TEST(test_wire_bind_needs_curve_off_loopback) {
     err_t err = ERR_INIT;
     ck_assert_int_eq(wire_keygen(tmp_path(keys, "k"), &err), 0);
     snprintf(path, sizeof path, "%s/server.key", keys);
-    wire_server_opts_t o = {.endpoint = "tcp://0.0.0.0:*", .secret_key = path, .score = never_called};
+    wire_server_opts_t o = {
+        .endpoint = "tcp://0.0.0.0:*", .secret_key = path, .score = never_called};
     wire_server_t *s = wire_server_new(&o, &err);
     ck_assert_msg(s != NULL, "%s", err.msg);
     wire_server_destroy(&s);
@@ -881,7 +914,8 @@ typedef struct {
     int seen[7];
 } capture_t;
 
-static const char *const kinds[7] = {"score", "scores", "info", "info-reply", "ping", "pong", "error"};
+static const char *const kinds[7] = {"score", "scores", "info", "info-reply",
+                                     "ping",  "pong",   "error"};
 
 static void capture(capture_t *cap, bool sent, const char *body, size_t len) {
     json_t *d = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
@@ -912,8 +946,10 @@ START_TEST(test_wire_capture) {
     capture_t cap = {getenv("WIRE_CAPTURE_DIR"), {0}};
     server_t t;
     server_start(&t, NULL, NULL, 0);
-    wire_client_opts_t o = {.endpoints = wire_server_endpoint(t.srv), .timeout_ms = FAST_MS,
-                            .trace = on_trace, .trace_ctx = &cap};
+    wire_client_opts_t o = {.endpoints = wire_server_endpoint(t.srv),
+                            .timeout_ms = FAST_MS,
+                            .trace = on_trace,
+                            .trace_ctx = &cap};
     err_t err = ERR_INIT;
     wire_client_t *c = wire_client_new(&o, &err);
     ck_assert_ptr_nonnull(c);
