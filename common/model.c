@@ -62,8 +62,8 @@ static int load_tokenizer(model_t *m, unsigned need, err_t *err) {
     if ((need & MODEL_TOKENIZER_OPTIONAL) && no_tokenizer_files(m->dir)) return 0;
     m->tok = tok_load(m->dir, err);
     if (!m->tok)
-        return err_prefixf(err, "%s: this command reads text, so the model needs its tokenizer: ",
-                           m->dir);
+        return err_prefixf(
+            err, "%s: this command reads text, so the model needs its tokenizer: ", m->dir);
     if (tok_vocab_size(m->tok) > m->model->cfg.vocab_size)
         return err_setf(err, "%s: the tokenizer has %d ids, the model's vocab_size is only %lld",
                         m->dir, tok_vocab_size(m->tok), (long long)m->model->cfg.vocab_size);
@@ -129,8 +129,8 @@ static void quote_token(char *out, size_t size, const tok_t *tok, int32_t id) {
     out[k++] = '"';
     for (int64_t i = 0; s && i < len && k + 6 < size; i++) {
         const unsigned char c = (unsigned char)s[i];
-        k += (size_t)snprintf(out + k, size - k, c >= 0x20 && c < 0x7f && c != '"' ? "%c" : "\\x%02x",
-                              c);
+        k += (size_t)snprintf(out + k, size - k,
+                              c >= 0x20 && c < 0x7f && c != '"' ? "%c" : "\\x%02x", c);
     }
     snprintf(out + k, size - k, "\"");
 }
@@ -138,8 +138,8 @@ static void quote_token(char *out, size_t size, const tok_t *tok, int32_t id) {
 static int compare_tokens(const model_t *a, const model_t *b, err_t *err) {
     const int32_t n = tok_vocab_size(a->tok);
     if (n != tok_vocab_size(b->tok))
-        return err_setf(err, "%s: the tokenizer has %d ids, %s's has %d" MODEL_DIFFER, a->dir, n, b->dir,
-                        tok_vocab_size(b->tok));
+        return err_setf(err, "%s: the tokenizer has %d ids, %s's has %d" MODEL_DIFFER, a->dir, n,
+                        b->dir, tok_vocab_size(b->tok));
     for (int32_t id = 0; id < n; id++) {
         int64_t la = 0, lb = 0;
         const char *ta = tok_token(a->tok, id, &la), *tb = tok_token(b->tok, id, &lb);
@@ -147,7 +147,8 @@ static int compare_tokens(const model_t *a, const model_t *b, err_t *err) {
         char qa[64], qb[64];
         quote_token(qa, sizeof qa, a->tok, id);
         quote_token(qb, sizeof qb, b->tok, id);
-        return err_setf(err, "%s: token %d is %s, %s's is %s" MODEL_DIFFER, a->dir, id, qa, b->dir, qb);
+        return err_setf(err, "%s: token %d is %s, %s's is %s" MODEL_DIFFER, a->dir, id, qa, b->dir,
+                        qb);
     }
     if (tok_merge_count(a->tok) != tok_merge_count(b->tok))
         return err_setf(err, "%s: the tokenizer has %d merges, %s's has %d" MODEL_DIFFER, a->dir,
@@ -156,7 +157,9 @@ static int compare_tokens(const model_t *a, const model_t *b, err_t *err) {
     const char *ba = NULL, *bb = NULL;
     int rc = read_merges(a->dir, &ta, &ba, err) || read_merges(b->dir, &tb, &bb, err) ? -1 : 0;
     const int64_t line = rc ? 0 : merges_differ(ba, bb);
-    if (line) rc = err_setf(err, "%s: merge %" PRId64 " differs from %s's" MODEL_DIFFER, a->dir, line, b->dir);
+    if (line)
+        rc = err_setf(err, "%s: merge %" PRId64 " differs from %s's" MODEL_DIFFER, a->dir, line,
+                      b->dir);
     free(ta);
     free(tb);
     return rc;
@@ -171,8 +174,8 @@ int model_check_compatible(const model_t *a, const model_t *b, err_t *err) {
                         (long long)a->model->cfg.vocab_size, b->dir,
                         (long long)b->model->cfg.vocab_size);
     if (a->eos_id != b->eos_id)
-        return err_setf(err, "%s: end-of-text id %d, %s's is %d" MODEL_DIFFER, a->dir, a->eos_id, b->dir,
-                        b->eos_id);
+        return err_setf(err, "%s: end-of-text id %d, %s's is %d" MODEL_DIFFER, a->dir, a->eos_id,
+                        b->dir, b->eos_id);
     return a->tok && b->tok ? compare_tokens(a, b, err) : 0;
 }
 

@@ -28,9 +28,9 @@ typedef struct {
 #define STATS_Z975 1.959963984540054
 
 /* The p quantile of Student's t with df > 0 degrees of freedom (df need not be an integer),
- * 0 < p < 1: the t with P(T ≤ t) = p. Exact to ~1e-10 (1e-9 past df 1e6; bisection on the regularised
- * incomplete beta function), e.g. t(0.975, 1) = 12.7062, t(0.975, 10) = 2.2281, and the normal
- * quantile as df → ∞ (1.96 for 0.975). NAN for p or df outside the domain. */
+ * 0 < p < 1: the t with P(T ≤ t) = p. Exact to ~1e-10 (1e-9 past df 1e6; bisection on the
+ * regularised incomplete beta function), e.g. t(0.975, 1) = 12.7062, t(0.975, 10) = 2.2281, and the
+ * normal quantile as df → ∞ (1.96 for 0.975). NAN for p or df outside the domain. */
 double stats_t_quantile(double p, double df);
 
 /* The standard normal's p quantile, 0 < p < 1 (NAN outside). */

@@ -6,15 +6,15 @@
 
 /* |got - want| ≤ tol, with the values in the message. */
 #define NEAR(got, want, tol)                                                                       \
-    ck_assert_msg(fabs((got) - (want)) <= (tol), "%s = %.12g, want %.12g (±%g)", #got,           \
+    ck_assert_msg(fabs((got) - (want)) <= (tol), "%s = %.12g, want %.12g (±%g)", #got,             \
                   (double)(got), (double)(want), (double)(tol))
 
 START_TEST(test_stats_t_table) {
     /* The 0.975 column of every printed t table, to its 3 decimals. */
     static const struct {
         double df, t;
-    } table[] = {{1, 12.706}, {2, 4.303},   {3, 3.182},  {4, 2.776},  {5, 2.571},
-                 {10, 2.228}, {20, 2.086},  {30, 2.042}, {60, 2.000}, {100, 1.984},
+    } table[] = {{1, 12.706},  {2, 4.303},    {3, 3.182},  {4, 2.776},  {5, 2.571},
+                 {10, 2.228},  {20, 2.086},   {30, 2.042}, {60, 2.000}, {100, 1.984},
                  {120, 1.980}, {1000, 1.962}, {1e9, 1.960}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         NEAR(stats_t_quantile(0.975, table[i].df), table[i].t, 5e-4);
