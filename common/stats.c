@@ -31,8 +31,7 @@ static double beta_cf(double a, double b, double x) {
 
 /* ln B(a, b) = ln Γ(a) + ln Γ(b) - ln Γ(a + b). For t quantiles b = 1/2 and a = df/2: at large
  * a the difference of two huge lgammas would lose ~1e-7 (ln Γ(5e7) ≈ 8e8), so use the series
- * ln Γ(a + 1/2) - ln Γ(a) = ½ ln a - 1/(8a) + 1/(192a³) + 1/(640a⁵) (error < 1e-12 from a = 100).
- */
+ * ln Γ(a + 1/2) - ln Γ(a) = ½ ln a - 1/(8a) + 1/(192a³) + 1/(640a⁵) (error < 1e-12 past 100). */
 static double log_beta(double a, double b) {
     if (b == 0.5 && a >= 100.0) {
         const double a3 = a * a * a;
