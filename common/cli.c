@@ -163,6 +163,64 @@ void cli_require(const char *prog, const char *flag, const char *value) {
     if (!value) cli_usage_error(prog, "%s is required", flag);
 }
 
+/* ---- The command skeleton ---------------------------------------------------------------- */
+
+void cli_args_init(cli_args_t *args, const char *prog, int argc, char **argv,
+                   const struct option *longopts) {
+    *args = (cli_args_t){.prog = prog,
+                         .argc = argc,
+                         .argv = argv,
+                         .longopts = longopts,
+                         .arg = NULL,
+                         .common = CLI_OPTS_INIT};
+    optind = 0; /* glibc: 0 re-initialises getopt completely, so any argv parses from scratch */
+    opterr = 0; /* cli_opts_handle reports bad options in the "PROG: error:" form */
+}
+
+int cli_args_next(cli_args_t *args) {
+    for (;;) {
+        const int c = getopt_long(args->argc, args->argv, ":h", args->longopts, NULL);
+        args->arg = optarg;
+        if (c == -1 || !cli_opts_handle(&args->common, args->prog, c, optarg, args->argv))
+            return c;
+    }
+}
+
+void cli_args_end(cli_args_t *args, const char *help) {
+    if (args->common.help) {
+        fputs(help, stdout);
+        exit(fflush(stdout) ? 1 : 0);
+    }
+    cli_no_positional(args->prog, args->argc, args->argv);
+    cli_threads_apply(args->common.threads);
+}
+
+static void dispatch_usage(FILE *out, const char *prog, const cli_command_t *commands, size_t n) {
+    fprintf(out,
+            "usage: %s COMMAND [options]   (%s COMMAND --help for a command's options)\n\n"
+            "commands:\n",
+            prog, prog);
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int cli_dispatch(const char *prog, const cli_command_t *commands, size_t n, int argc, char **argv) {
+    cli_runtime_init(argv);
+    if (argc < 2) {
+        dispatch_usage(stderr, prog, commands, n);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        dispatch_usage(stdout, prog, commands, n);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "%s: error: unknown command '%s'\n", prog, argv[1]);
+    dispatch_usage(stderr, prog, commands, n);
+    return 2;
+}
+
 int cli_threads_apply(int n) {
     if (n > 0) {
         /* Both pools, always together: OpenBLAS runs between our OpenMP loops, never inside

@@ -42,29 +42,57 @@ int cli_parse_f64(const char *flag, const char *text, double min, double max, do
 int64_t cli_arg_i64(const char *prog, const char *flag, const char *text, int64_t min, int64_t max);
 double cli_arg_f64(const char *prog, const char *flag, const char *text, double min, double max);
 
-/* ---- Common options. A command lists CLI_COMMON_LONGOPTS among its getopt_long options
- * (and "h" in its short options), passes every getopt_long result to cli_opts_handle first,
- * and prints CLI_COMMON_HELP at the end of its --help text:
+/* ---- The command skeleton. Every command of sft, reward and ppo parses its argv the same
+ * way, so the commands read alike (sft/sample.c is this example in full):
  *
- *     cli_opts_t common = CLI_OPTS_INIT;
+ *     #define PROG "sft sample"
+ *     enum { O_MODEL = CLI_OPTS_COMMAND, O_PROMPT, O_IDS };      // its own codes, one range
  *     static const struct option longopts[] = {
- *         {"demos", required_argument, NULL, 'd'}, ..., CLI_COMMON_LONGOPTS, {0}};
+ *         {"model", required_argument, NULL, O_MODEL},
+ *         {"prompt", required_argument, NULL, O_PROMPT},
+ *         {"ids", no_argument, NULL, O_IDS},
+ *         SAMPLER_LONGOPTS,                                        // a shared family
+ *         CLI_COMMON_LONGOPTS,                                     // --seed --threads --log -h
+ *         {0}};
+ *     sampler_opts_t opts = sampler_defaults();
+ *     const char *model = NULL, *prompt = NULL;
+ *     bool ids = false;
+ *     cli_args_t args;
  *     int c;
- *     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
- *         if (cli_opts_handle(&common, "sft train", c, optarg, argv)) continue;
+ *     cli_args_init(&args, PROG, argc, argv, longopts);           // the one place optind is set
+ *     while ((c = cli_args_next(&args)) != -1) {                  // common options handled inside
+ *         if (sampler_option(&opts, PROG, c, args.arg)) continue;  // then each family's parser
  *         switch (c) {
- *         case 'd': demos = optarg; break;
- *         ...
+ *         case O_MODEL: model = args.arg; break;
+ *         case O_PROMPT: prompt = args.arg; break;
+ *         case O_IDS: ids = true; break;
  *         }
  *     }
- *     if (common.help) { fputs(TRAIN_HELP CLI_COMMON_HELP, stdout); return 0; }
- *     cli_no_positional("sft train", argc, argv);
- *     cli_require("sft train", "--demos", demos);
- *     cli_threads_apply(common.threads);
+ *     cli_args_end(&args, SAMPLE_HELP CLI_COMMON_HELP);  // --help: print, exit 0; no positional;
+ *                                                        // --threads applied
+ *     cli_require(PROG, "--model", model);                 // then the command's own checks
+ *     opts.gen.seed = args.common.seed;
  *
- * Start the short options with ':' so a missing value comes back as ':' (cli_opts_handle
- * turns '?' and ':' into usage errors naming the option). getopt's state is process-wide:
- * set optind = 0 before parsing a second argv in the same process (tests). */
+ * Option codes: getopt_long returns each option's code, and every family of options owns one
+ * range below, declared once here, so a command can list several families in one table and no
+ * two options share a code. A command's own options take codes from CLI_OPTS_COMMAND up; the
+ * only short option is -h. A new shared family takes the next free range and asserts its last
+ * code stays inside (see sampler.h). */
+enum {
+    CLI_OPTS_RANGE = 0x100,   /* codes per range */
+    CLI_OPTS_COMMAND = 0x100, /* the command's own options (an enum starting here) */
+    CLI_OPTS_TRAINER = 0x200, /* the training harness's flags (--lr, --warmup, --resume, ...) */
+    CLI_OPTS_SAMPLER = 0x300, /* the sampling flags (sampler.h: --k, --temperature, ...) */
+    /* 0x400 .. 0xfff: free for the next families (the reward client's flags, ...) */
+    CLI_OPTS_COMMON = 0x1000, /* --seed, --threads, --log (CLI_OPT_* below) */
+};
+
+/* ---- Common options, the pieces the skeleton is made of. A command lists CLI_COMMON_LONGOPTS
+ * among its options and prints CLI_COMMON_HELP at the end of its --help text; cli_args_next
+ * passes every getopt_long result to cli_opts_handle first. Used on their own, start the short
+ * options with ':' so a missing value comes back as ':' (cli_opts_handle turns '?' and ':' into
+ * usage errors naming the option), and set optind = 0 before parsing a second argv in the same
+ * process. */
 typedef struct {
     uint64_t seed;        /* --seed N, default 1: every random stream of the run derives from it */
     int threads;          /* --threads N; 0 = not given: OMP_NUM_THREADS / library defaults */
@@ -77,8 +105,8 @@ typedef struct {
 #define CLI_THREADS_MAX  1024
 #define CLI_OPTS_INIT {.seed = CLI_SEED_DEFAULT, .threads = 0, .log_path = NULL, .help = false}
 
-/* getopt_long values of the common options: above any char, so no clash with a command's own */
-enum { CLI_OPT_HELP = 'h', CLI_OPT_SEED = 0x1000, CLI_OPT_THREADS, CLI_OPT_LOG };
+/* getopt_long codes of the common options, in their range (see the skeleton above) */
+enum { CLI_OPT_HELP = 'h', CLI_OPT_SEED = CLI_OPTS_COMMON, CLI_OPT_THREADS, CLI_OPT_LOG };
 
 #define CLI_COMMON_LONGOPTS                                \
     {"seed", required_argument, NULL, CLI_OPT_SEED},       \
@@ -104,6 +132,42 @@ bool cli_opts_handle(cli_opts_t *opts, const char *prog, int c, const char *arg,
 void cli_no_positional(const char *prog, int argc, char *const argv[]);
 /* Usage error "FLAG is required" when value is NULL. */
 void cli_require(const char *prog, const char *flag, const char *value);
+
+/* ---- The skeleton's functions (see the example above). The parser state of one command line: */
+typedef struct {
+    const char *prog;              /* "sft sample": messages and the --help hint */
+    int argc;                      /* the command's argc / argv (argv[0] = command name) */
+    char **argv;
+    const struct option *longopts; /* the command's table, {0}-terminated */
+    const char *arg;               /* value of the option cli_args_next just returned, or NULL */
+    cli_opts_t common;             /* --seed, --threads, --log, --help as given */
+} cli_args_t;
+
+/* Starts parsing argv[1..argc) with longopts: resets getopt's process-wide state (optind = 0,
+ * so a second argv in the same process parses from scratch; opterr = 0) and sets common to
+ * CLI_OPTS_INIT. prog, argv and longopts are borrowed for the parse. */
+void cli_args_init(cli_args_t *args, const char *prog, int argc, char **argv,
+                   const struct option *longopts);
+/* The next option that is the command's to handle: its code (args->arg holds its value), or -1
+ * after the last. Common options are stored in args->common and skipped; an unknown option,
+ * a missing value or a bad common value is a usage error (exit 2). */
+int cli_args_next(cli_args_t *args);
+/* After the loop: with --help prints help on stdout and exits 0; an argument that is not an
+ * option is a usage error; then applies --threads (cli_threads_apply). */
+void cli_args_end(cli_args_t *args, const char *help);
+
+/* A program's commands, for cli_dispatch. */
+typedef struct {
+    const char *name;                  /* "sample" */
+    int (*run)(int argc, char **argv); /* argv[0] = name; returns the exit code */
+    const char *summary;               /* one line for `PROG --help` */
+} cli_command_t;
+
+/* A program's main: `return cli_dispatch("sft", commands, n, argc, argv);`. Runs
+ * cli_runtime_init first, then the command argv[1] names with argv shifted by one. No command:
+ * usage on stderr, 2; `PROG --help` / `-h` / `help`: usage on stdout, 0; an unknown command:
+ * "PROG: error: unknown command 'x'" and usage on stderr, 2. */
+int cli_dispatch(const char *prog, const cli_command_t *commands, size_t n, int argc, char **argv);
 
 /* Sets OpenMP's and OpenBLAS's thread counts together (n > 0), so the two pools never
  * oversubscribe the cores; n = 0 leaves the defaults. Returns the OpenMP thread count now in
@@ -178,6 +242,11 @@ int cli_progress_format_summary(char *buf, size_t size, const char *label, const
 /* Durations as people read them: "45s", "3m12s", "2h05m", "3d04h"; "?" when negative or
  * not finite. */
 int cli_format_duration(char *buf, size_t size, double seconds);
+
+/* How commands print JSON for people and scripts (sft sample's lines, eval's --out): keys in
+ * the order written, reals with 10 significant digits (figures come from float arithmetic:
+ * more digits would only show rounding noise). The metrics log and run.json keep more. */
+#define CLI_JSON_FLAGS (JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))
 
 /* ---- Metrics log (--log FILE): JSON Lines, one object per event, each line flushed as it
  * is written, so `tail -f` and a crash both see every finished event. Every object starts with

@@ -9,9 +9,10 @@
  * of float log-probs in double, token-weighted. */
 #include "cli.h"
 #include "data.h"
-#include "model_io.h"
+#include "model.h"
 #include "sampler.h"
 #include "sft.h"
+#include "stats.h"
 #include "world.h"
 #include <getopt.h>
 #include <inttypes.h>
@@ -59,23 +60,15 @@
     "                     --texts take fewer when their logits would pass 256 MB)\n" \
     "  --samples N        --judge: only the first N prompts of the file (default: all)\n" \
     "sampling options (--judge only):\n" \
-    SFT_SAMPLING_HELP "\n"
+    SAMPLER_HELP "\n"
 // clang-format on
 
-enum {
-    OPT_MODEL = 'm',
-    OPT_DEMOS = 'd',
-    OPT_TEXTS = 't',
-    OPT_JUDGE = 'j',
-    OPT_PROMPTS = 'p',
-    OPT_SAMPLES = 's',
-    OPT_OUT = 'o'
-};
+enum { O_MODEL = CLI_OPTS_COMMAND, O_DEMOS, O_TEXTS, O_JUDGE, O_PROMPTS, O_SAMPLES, O_OUT };
 
 typedef struct {
     const char *model, *demos, *texts, *judge, *prompts, *out;
     int64_t samples; /* --judge: first N prompts; 0 = all */
-    sft_sample_opts_t sampling;
+    sampler_opts_t sampling;
     const char *log_path;
 } eval_args_t;
 
@@ -91,7 +84,7 @@ static int write_out(const char *path, const char *text, size_t len, err_t *err)
 
 /* Dumps obj (stolen) as one line of JSON to path ("-" = stdout). */
 static int write_json(const char *path, json_t *obj, err_t *err) {
-    char *text = obj ? json_dumps(obj, SFT_JSON_FLAGS) : NULL;
+    char *text = obj ? json_dumps(obj, CLI_JSON_FLAGS) : NULL;
     json_decref(obj);
     if (!text) return err_setf(err, "out of memory");
     const size_t len = strlen(text);
@@ -192,14 +185,14 @@ static void fill_demo(const void *ctx, int64_t i, int64_t T, int32_t *inputs, in
     data_sft_batch(ctx, &i, 1, T, inputs, targets, NULL);
 }
 
-static int eval_demos(sft_model_t *m, const eval_args_t *a, cli_log_t *log, err_t *err) {
+static int eval_demos(model_t *m, const eval_args_t *a, cli_log_t *log, err_t *err) {
     data_examples_t demos = {0};
     data_sft_t set = {0};
     int64_t *len = NULL;
     double *nll = NULL;
     int rc = -1;
     if (data_demos_load(&demos, a->demos, err) ||
-        data_sft_build(&set, &demos, sft_model_encode, m, m->eos_id, m->pad_id,
+        data_sft_build(&set, &demos, model_encode, m, m->eos_id, m->pad_id,
                        m->model->cfg.n_positions, DATA_TOO_LONG_ERROR, err))
         goto done;
     len = malloc(((size_t)set.n + 1) * sizeof *len);
@@ -262,7 +255,7 @@ static void fill_text(const void *ctx, int64_t i, int64_t T, int32_t *inputs, in
 
 /* Tokenizes every text (special tokens on: "<|endoftext|>" is the end-of-text id) into one
  * array with offsets [n + 1], checking each fits the context. */
-static int encode_texts(sft_model_t *m, const data_texts_t *texts, tok_ids_t *ids, int64_t *offset,
+static int encode_texts(model_t *m, const data_texts_t *texts, tok_ids_t *ids, int64_t *offset,
                         err_t *err) {
     const int64_t context = m->model->cfg.n_positions;
     offset[0] = 0;
@@ -295,7 +288,7 @@ static char *texts_output(const data_texts_t *texts, const int64_t *offset, cons
     return out;
 }
 
-static int eval_texts(sft_model_t *m, const eval_args_t *a, cli_log_t *log, err_t *err) {
+static int eval_texts(model_t *m, const eval_args_t *a, cli_log_t *log, err_t *err) {
     data_texts_t texts = {0};
     tok_ids_t ids = TOK_IDS_INIT;
     int64_t *offset = NULL, *len = NULL;
@@ -349,51 +342,22 @@ done:
 
 /* ---- --judge simulated -------------------------------------------------------------------- */
 
-/* Running sums of per-prompt mean scores: the prompt is the unit of the interval (its K
- * samples are not independent of each other). */
-typedef struct {
-    int64_t n;
-    double sum, sumsq;
-} moments_t;
-
 typedef struct {
     const data_examples_t *prompts;
     int64_t k;
-    double *score;  /* [n] Σ gold score over prompt i's samples */
-    int64_t ended;  /* samples that ended with end-of-text */
-    int64_t tokens; /* new tokens over all samples */
+    double *score;   /* [n] Σ gold score over prompt i's samples */
+    double *scratch; /* [n] for group_stats */
+    int64_t ended;   /* samples that ended with end-of-text */
+    int64_t tokens;  /* new tokens over all samples */
 } judge_ctx_t;
 
-static int judge_completion(void *ctx, const sft_completion_t *c, err_t *err) {
+static int judge_completion(void *ctx, const sampler_completion_t *c, err_t *err) {
     (void)err;
     judge_ctx_t *j = ctx;
     j->score[c->prompt] += world_gold_score(j->prompts->ex[c->prompt].prompt, c->response);
     j->ended += c->ended;
     j->tokens += c->tokens;
     return 0;
-}
-
-/* Student t's 0.975 quantile with df degrees of freedom (df ≥ 1): a table to 30, then the
- * Cornish-Fisher expansion around the normal's 1.959964 (error < 1e-4 past 30). */
-static double t975(int64_t df) {
-    static const double table[31] = {NAN,   12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365,
-                                     2.306, 2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-                                     2.120, 2.110,  2.101, 2.093, 2.086, 2.080, 2.074, 2.069,
-                                     2.064, 2.060,  2.056, 2.052, 2.048, 2.045, 2.042};
-    if (df <= 30) return table[df];
-    const double z = 1.959964, d = (double)df;
-    return z + (z * z * z + z) / (4 * d) + (5 * pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * d * d);
-}
-
-/* Mean, and the 95% interval mean ± t·sd/√n (NAN bounds with fewer than 2 prompts). */
-static void summarize(const moments_t *m, double *mean, double *lo, double *hi) {
-    *mean = m->n ? m->sum / (double)m->n : (double)NAN;
-    *lo = *hi = NAN;
-    if (m->n < 2) return;
-    double var = (m->sumsq - m->sum * *mean) / (double)(m->n - 1);
-    const double half = t975(m->n - 1) * sqrt(var > 0 ? var : 0) / sqrt((double)m->n);
-    *lo = *mean - half;
-    *hi = *mean + half;
 }
 
 /* A float setting as typed (0.7, not 0.699999988): its shortest decimal that reads back. */
@@ -407,21 +371,20 @@ static json_t *float_json(float x) {
     return json_real(strtod(buf, NULL));
 }
 
-static json_t *group_json(const moments_t *m) {
-    double mean, lo, hi;
-    summarize(m, &mean, &lo, &hi);
-    json_t *ci = isfinite(lo) ? json_pack("[f, f]", lo, hi) : json_null();
-    return json_pack("{s:I, s:o, s:o}", "prompts", (json_int_t)m->n, "mean", cli_json_number(mean),
-                     "ci95", ci);
+/* A group's figure: the mean over its prompts of their per-prompt mean score, with a Student t
+ * 95% interval (the prompt is the unit: its K samples are not independent of each other). */
+static json_t *group_json(const stats_ci_t *r) {
+    json_t *ci = isfinite(r->lo) ? json_pack("[f, f]", r->lo, r->hi) : json_null();
+    return json_pack("{s:I, s:o, s:o}", "prompts", (json_int_t)r->n, "mean",
+                     cli_json_number(r->mean), "ci95", ci);
 }
 
-static void group_row(FILE *f, const char *name, const moments_t *m) {
-    double mean, lo, hi;
-    summarize(m, &mean, &lo, &hi);
-    if (isfinite(lo))
-        fprintf(f, "  %-10s %7" PRId64 "  %7.3f  [%6.3f, %6.3f]\n", name, m->n, mean, lo, hi);
+static void group_row(FILE *f, const char *name, const stats_ci_t *r) {
+    if (isfinite(r->lo))
+        fprintf(f, "  %-10s %7" PRId64 "  %7.3f  [%6.3f, %6.3f]\n", name, r->n, r->mean, r->lo,
+                r->hi);
     else
-        fprintf(f, "  %-10s %7" PRId64 "  %7.3f  (too few prompts)\n", name, m->n, mean);
+        fprintf(f, "  %-10s %7" PRId64 "  %7.3f  (too few prompts)\n", name, r->n, r->mean);
 }
 
 /* Families of the world, then "unknown" (prompts from outside it) last. */
@@ -431,20 +394,26 @@ static const char *group_name(int g) {
     return g < WORLD_NFAMILIES ? world_family_name(g) : "unknown";
 }
 
+/* The group of prompt i: its family, or WORLD_NFAMILIES for a prompt from outside the world. */
+static int group_of(const judge_ctx_t *j, int64_t i) {
+    const int f = world_task_family(j->prompts->ex[i].prompt);
+    return f >= 0 && f < WORLD_NFAMILIES ? f : WORLD_NFAMILIES;
+}
+
+#define JUDGE_ALL (-1) /* every prompt, as a group */
+
+/* Group g's figure over its prompts' mean scores, in prompt order (scratch holds n doubles). */
+static stats_ci_t group_stats(const judge_ctx_t *j, int g, double *scratch) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < j->prompts->n; i++)
+        if (g == JUDGE_ALL || group_of(j, i) == g) scratch[n++] = j->score[i] / (double)j->k;
+    return stats_mean(scratch, n);
+}
+
 /* Prints the table and builds the JSON document (caller owns it). */
-static json_t *judge_report(const eval_args_t *a, const judge_ctx_t *j,
-                            const sft_sample_stats_t *st) {
-    moments_t all = {0}, fam[JUDGE_GROUPS] = {{0}};
-    for (int64_t i = 0; i < j->prompts->n; i++) {
-        const double s = j->score[i] / (double)j->k;
-        const int f = world_task_family(j->prompts->ex[i].prompt);
-        moments_t *g = &fam[f >= 0 && f < WORLD_NFAMILIES ? f : WORLD_NFAMILIES];
-        for (moments_t *m = &all; m; m = m == &all ? g : NULL) {
-            m->n++;
-            m->sum += s;
-            m->sumsq += s * s;
-        }
-    }
+static json_t *judge_report(const eval_args_t *a, const judge_ctx_t *j, const sampler_stats_t *st) {
+    stats_ci_t all = group_stats(j, JUDGE_ALL, j->scratch), fam[JUDGE_GROUPS];
+    for (int g = 0; g < JUDGE_GROUPS; g++) fam[g] = group_stats(j, g, j->scratch);
     const double samples = (double)(st->sequences ? st->sequences : 1);
     FILE *f = report_stream(a);
     fprintf(f,
@@ -484,23 +453,29 @@ static json_t *judge_report(const eval_args_t *a, const judge_ctx_t *j,
     return NULL;
 }
 
-static int eval_judge(sft_model_t *m, const eval_args_t *a, cli_log_t *log, err_t *err) {
+static int eval_judge(model_t *m, const eval_args_t *a, cli_log_t *log, err_t *err) {
     data_examples_t file = {0};
-    sft_prompts_t prompts = {0};
+    sampler_prompts_t prompts = {0};
+    sampler_t *sampler = NULL;
     judge_ctx_t j = {0};
     json_t *doc = NULL;
     int rc = -1;
     if (data_prompts_load(&file, a->prompts, err)) goto done;
     data_examples_t view = file; /* --samples N: the first N prompts */
     if (a->samples > 0 && a->samples < view.n) view.n = a->samples;
-    if (sft_prompts_build(&prompts, m, &view, err)) goto done;
+    if (sampler_prompts_build(&prompts, m, &view, err)) goto done;
     j = (judge_ctx_t){.prompts = &view, .k = a->sampling.k};
-    if (!(j.score = calloc((size_t)view.n + 1, sizeof *j.score))) {
+    j.score = calloc((size_t)view.n + 1, sizeof *j.score);
+    j.scratch = calloc((size_t)view.n + 1, sizeof *j.scratch);
+    if (!j.score || !j.scratch) {
         err_setf(err, "out of memory");
         goto done;
     }
-    sft_sample_stats_t st;
-    if (sft_sample_run(m, &prompts, &a->sampling, judge_completion, &j, &st, err)) goto done;
+    sampler_opts_t o = a->sampling; /* one run: a generator no larger than its sequences */
+    if (o.batch > view.n * o.k) o.batch = view.n * o.k;
+    if (!(sampler = sampler_new(m, &o, prompts.max_len, err))) goto done;
+    sampler_stats_t st;
+    if (sampler_run(sampler, &prompts, 0, judge_completion, &j, &st, err)) goto done;
     if (!(doc = judge_report(a, &j, &st))) {
         err_setf(err, "out of memory");
         goto done;
@@ -509,8 +484,10 @@ static int eval_judge(sft_model_t *m, const eval_args_t *a, cli_log_t *log, err_
     rc = a->out ? write_json(a->out, json_incref(doc), err) : 0;
 done:
     json_decref(doc);
+    free(j.scratch);
     free(j.score);
-    sft_prompts_release(&prompts);
+    sampler_destroy(&sampler);
+    sampler_prompts_release(&prompts);
     data_examples_release(&file);
     return rc;
 }
@@ -519,10 +496,10 @@ done:
 
 static int run(const eval_args_t *a) {
     err_t err = ERR_INIT;
-    sft_model_t m = {0};
+    model_t m = {0};
     cli_log_t *log = NULL;
     int rc = -1;
-    if (sft_model_load(&m, a->model, &err)) goto done;
+    if (model_load(&m, a->model, MODEL_HEAD_LM, &err)) goto done;
     if (a->log_path && !(log = cli_log_open(a->log_path, false, &err))) goto done;
     rc = a->demos   ? eval_demos(&m, a, log, &err)
          : a->texts ? eval_texts(&m, a, log, &err)
@@ -530,7 +507,7 @@ static int run(const eval_args_t *a) {
 done:
     if (rc) fprintf(stderr, "sft: error: %s\n", err.msg);
     cli_log_close(&log);
-    sft_model_release(&m);
+    model_release(&m);
     return rc ? 1 : 0;
 }
 
@@ -551,60 +528,54 @@ static void check_args(const eval_args_t *a, bool sampling_given) {
 }
 
 int sft_cmd_eval(int argc, char **argv) {
-    static const struct option longopts[] = {{"model", required_argument, NULL, OPT_MODEL},
-                                             {"demos", required_argument, NULL, OPT_DEMOS},
-                                             {"texts", required_argument, NULL, OPT_TEXTS},
-                                             {"judge", required_argument, NULL, OPT_JUDGE},
-                                             {"prompts", required_argument, NULL, OPT_PROMPTS},
-                                             {"samples", required_argument, NULL, OPT_SAMPLES},
-                                             {"out", required_argument, NULL, OPT_OUT},
-                                             SFT_SAMPLING_LONGOPTS,
+    static const struct option longopts[] = {{"model", required_argument, NULL, O_MODEL},
+                                             {"demos", required_argument, NULL, O_DEMOS},
+                                             {"texts", required_argument, NULL, O_TEXTS},
+                                             {"judge", required_argument, NULL, O_JUDGE},
+                                             {"prompts", required_argument, NULL, O_PROMPTS},
+                                             {"samples", required_argument, NULL, O_SAMPLES},
+                                             {"out", required_argument, NULL, O_OUT},
+                                             SAMPLER_LONGOPTS,
                                              CLI_COMMON_LONGOPTS,
                                              {0}};
-    cli_opts_t common = CLI_OPTS_INIT;
-    eval_args_t a = {.sampling = sft_sampling_defaults()};
+    eval_args_t a = {.sampling = sampler_defaults()};
     bool sampling_given = false;
+    cli_args_t args;
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (cli_opts_handle(&common, PROG, c, optarg, argv)) continue;
-        if (sft_sampling_option(&a.sampling, PROG, c, optarg)) {
-            sampling_given |= c != SFT_OPT_BATCH;
+    cli_args_init(&args, PROG, argc, argv, longopts);
+    while ((c = cli_args_next(&args)) != -1) {
+        if (sampler_option(&a.sampling, PROG, c, args.arg)) {
+            sampling_given |= c != SAMPLER_OPT_BATCH;
             continue;
         }
         switch (c) {
-        case OPT_MODEL:
-            a.model = optarg;
+        case O_MODEL:
+            a.model = args.arg;
             break;
-        case OPT_DEMOS:
-            a.demos = optarg;
+        case O_DEMOS:
+            a.demos = args.arg;
             break;
-        case OPT_TEXTS:
-            a.texts = optarg;
+        case O_TEXTS:
+            a.texts = args.arg;
             break;
-        case OPT_JUDGE:
-            a.judge = optarg;
+        case O_JUDGE:
+            a.judge = args.arg;
             break;
-        case OPT_PROMPTS:
-            a.prompts = optarg;
+        case O_PROMPTS:
+            a.prompts = args.arg;
             break;
-        case OPT_SAMPLES:
-            a.samples = cli_arg_i64(PROG, "--samples", optarg, 1, INT64_MAX);
+        case O_SAMPLES:
+            a.samples = cli_arg_i64(PROG, "--samples", args.arg, 1, INT64_MAX);
             break;
-        case OPT_OUT:
-            a.out = optarg;
+        case O_OUT:
+            a.out = args.arg;
             break;
         }
     }
-    if (common.help) {
-        fputs(EVAL_HELP CLI_COMMON_HELP, stdout);
-        return 0;
-    }
-    cli_no_positional(PROG, argc, argv);
+    cli_args_end(&args, EVAL_HELP CLI_COMMON_HELP);
     check_args(&a, sampling_given);
-    cli_threads_apply(common.threads);
-    a.sampling.gen.seed = common.seed;
+    a.sampling.gen.seed = args.common.seed;
     a.sampling.label = PROG;
-    a.log_path = common.log_path;
+    a.log_path = args.common.log_path;
     return run(&a);
 }

@@ -3,7 +3,7 @@
  * before the first token is sampled. */
 #include "cli.h"
 #include "data.h"
-#include "model_io.h"
+#include "model.h"
 #include "sampler.h"
 #include "sft.h"
 #include <getopt.h>
@@ -39,10 +39,10 @@
     "  --prompt TEXT      one prompt\n"                                                            \
     "  --prompts FILE     JSONL, {\"prompt\": ...} per line (other fields are ignored)\n"          \
     "  --ids              also print each completion's token ids\n"                                \
-    "  --batch B          sequences generated together (default 16)\n" SFT_SAMPLING_HELP "\n"
+    "  --batch B          sequences generated together (default 16)\n" SAMPLER_HELP "\n"
 
 typedef struct {
-    const sft_prompts_t *prompts;
+    const sampler_prompts_t *prompts;
     bool ids; /* --ids */
 } print_ctx_t;
 
@@ -56,7 +56,7 @@ static json_t *ids_json(const int32_t *ids, int64_t n) {
     return a;
 }
 
-static int print_completion(void *ctx, const sft_completion_t *c, err_t *err) {
+static int print_completion(void *ctx, const sampler_completion_t *c, err_t *err) {
     const print_ctx_t *p = ctx;
     const data_example_t *ex = &p->prompts->examples->ex[c->prompt];
     json_t *o = json_object();
@@ -69,7 +69,7 @@ static int print_completion(void *ctx, const sft_completion_t *c, err_t *err) {
         json_object_set_new(o, "tokens", json_integer(c->tokens)) |
         json_object_set_new(o, "logprob", cli_json_number(c->logprob)) |
         (p->ids ? json_object_set_new(o, "ids", ids_json(c->ids, c->tokens)) : 0);
-    char *line = bad ? NULL : json_dumps(o, SFT_JSON_FLAGS);
+    char *line = bad ? NULL : json_dumps(o, CLI_JSON_FLAGS);
     json_decref(o);
     if (!line) return err_setf(err, "out of memory");
     const int rc = puts(line) < 0 ? err_setf(err, "cannot write to stdout") : 0;
@@ -79,25 +79,29 @@ static int print_completion(void *ctx, const sft_completion_t *c, err_t *err) {
 
 /* Everything after option parsing; returns the exit code. */
 static int run(const char *model_dir, const char *prompt, const char *prompts_path, bool ids,
-               const sft_sample_opts_t *opts, const char *log_path) {
+               const sampler_opts_t *opts, const char *log_path) {
     err_t err = ERR_INIT;
     cli_log_t *log = NULL;
-    sft_model_t m = {0};
+    model_t m = {0};
     data_examples_t file = {0};
     data_example_t one = {.prompt = (char *)prompt,
                           .prompt_len = prompt ? (int64_t)strlen(prompt) : 0,
                           .response = NULL,
                           .line = 0};
     data_examples_t single = {.path = "--prompt", .n = 1, .ex = &one};
-    sft_prompts_t prompts = {0};
+    sampler_prompts_t prompts = {0};
+    sampler_t *sampler = NULL;
     int rc = 1;
-    if (sft_model_load(&m, model_dir, &err)) goto done;
+    if (model_load(&m, model_dir, MODEL_HEAD_LM, &err)) goto done;
     if (prompts_path && data_prompts_load(&file, prompts_path, &err)) goto done;
-    if (sft_prompts_build(&prompts, &m, prompts_path ? &file : &single, &err)) goto done;
+    if (sampler_prompts_build(&prompts, &m, prompts_path ? &file : &single, &err)) goto done;
     if (log_path && !(log = cli_log_open(log_path, false, &err))) goto done;
+    sampler_opts_t o = *opts; /* one run: a generator no larger than its sequences */
+    if (o.batch > prompts.n * o.k) o.batch = prompts.n * o.k;
+    if (!(sampler = sampler_new(&m, &o, prompts.max_len, &err))) goto done;
     print_ctx_t ctx = {&prompts, ids};
-    sft_sample_stats_t stats;
-    if (sft_sample_run(&m, &prompts, opts, print_completion, &ctx, &stats, &err)) goto done;
+    sampler_stats_t stats;
+    if (sampler_run(sampler, &prompts, 0, print_completion, &ctx, &stats, &err)) goto done;
     if (fflush(stdout)) {
         err_setf(&err, "cannot write to stdout");
         goto done;
@@ -110,53 +114,50 @@ static int run(const char *model_dir, const char *prompt, const char *prompts_pa
 done:
     if (rc) fprintf(stderr, "sft: error: %s\n", err.msg);
     cli_log_close(&log);
-    sft_prompts_release(&prompts);
+    sampler_destroy(&sampler);
+    sampler_prompts_release(&prompts);
     data_examples_release(&file);
-    sft_model_release(&m);
+    model_release(&m);
     return rc;
 }
 
+enum { O_MODEL = CLI_OPTS_COMMAND, O_PROMPT, O_PROMPTS, O_IDS };
+
 int sft_cmd_sample(int argc, char **argv) {
-    static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
-                                             {"prompt", required_argument, NULL, 'p'},
-                                             {"prompts", required_argument, NULL, 'P'},
-                                             {"ids", no_argument, NULL, 'i'},
-                                             SFT_SAMPLING_LONGOPTS,
+    static const struct option longopts[] = {{"model", required_argument, NULL, O_MODEL},
+                                             {"prompt", required_argument, NULL, O_PROMPT},
+                                             {"prompts", required_argument, NULL, O_PROMPTS},
+                                             {"ids", no_argument, NULL, O_IDS},
+                                             SAMPLER_LONGOPTS,
                                              CLI_COMMON_LONGOPTS,
                                              {0}};
-    cli_opts_t common = CLI_OPTS_INIT;
-    sft_sample_opts_t opts = sft_sampling_defaults();
+    sampler_opts_t opts = sampler_defaults();
     const char *model = NULL, *prompt = NULL, *prompts = NULL;
     bool ids = false;
+    cli_args_t args;
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (cli_opts_handle(&common, PROG, c, optarg, argv)) continue;
-        if (sft_sampling_option(&opts, PROG, c, optarg)) continue;
+    cli_args_init(&args, PROG, argc, argv, longopts);
+    while ((c = cli_args_next(&args)) != -1) {
+        if (sampler_option(&opts, PROG, c, args.arg)) continue;
         switch (c) {
-        case 'm':
-            model = optarg;
+        case O_MODEL:
+            model = args.arg;
             break;
-        case 'p':
-            prompt = optarg;
+        case O_PROMPT:
+            prompt = args.arg;
             break;
-        case 'P':
-            prompts = optarg;
+        case O_PROMPTS:
+            prompts = args.arg;
             break;
-        case 'i':
+        case O_IDS:
             ids = true;
             break;
         }
     }
-    if (common.help) {
-        fputs(SAMPLE_HELP CLI_COMMON_HELP, stdout);
-        return 0;
-    }
-    cli_no_positional(PROG, argc, argv);
+    cli_args_end(&args, SAMPLE_HELP CLI_COMMON_HELP);
     cli_require(PROG, "--model", model);
     if (!prompt == !prompts) cli_usage_error(PROG, "give one of --prompt TEXT and --prompts FILE");
-    cli_threads_apply(common.threads);
-    opts.gen.seed = common.seed;
+    opts.gen.seed = args.common.seed;
     opts.label = PROG;
-    return run(model, prompt, prompts, ids, &opts, common.log_path);
+    return run(model, prompt, prompts, ids, &opts, args.common.log_path);
 }

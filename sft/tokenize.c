@@ -5,7 +5,7 @@
  * run: `sft: error: <stdin>:LINE: ...`, exit 1 (the lines before it are already written). */
 #include "cli.h"
 #include "data.h"
-#include "model_io.h"
+#include "model.h"
 #include "sft.h"
 #include "tok.h"
 #include <getopt.h>
@@ -17,26 +17,24 @@
 #define PROG           "sft tokenize"
 #define MAX_LINE_BYTES (64 << 20) /* a filter holds one line at a time: allow long documents */
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: sft tokenize --tokenizer DIR [--decode] [--no-special]\n"
-            "\n"
-            "Reads JSONL on stdin and writes one JSON line per object on stdout (blank lines\n"
-            "are skipped).\n"
-            "  encode (default): {\"text\": \"Hello world\"}  ->  {\"ids\": [15496, 995]}\n"
-            "  --decode:         {\"ids\": [15496, 995]}   ->  {\"text\": \"Hello world\"}\n"
-            "\n"
-            "options:\n"
-            "  --tokenizer DIR  directory holding vocab.json + merges.txt (GPT-2's, or one\n"
-            "                   written by `sft pretrain --vocab-size`; a model directory works)\n"
-            "  --decode         ids to text; bytes that are not valid UTF-8 (an id sequence\n"
-            "                   that cuts a character) become U+FFFD\n"
-            "  --no-special     encode \"<|endoftext|>\" in text as plain text, not as the\n"
-            "                   end-of-text id (the default, as Hugging Face's GPT-2 tokenizer)\n"
-            "  -h, --help       this help\n"
-            "\n"
-            "exit status: 0 ok, 1 bad input or tokenizer, 2 usage\n");
-}
+#define TOKENIZE_HELP                                                                              \
+    "usage: sft tokenize --tokenizer DIR [--decode] [--no-special]\n"                              \
+    "\n"                                                                                           \
+    "Reads JSONL on stdin and writes one JSON line per object on stdout (blank lines\n"            \
+    "are skipped).\n"                                                                              \
+    "  encode (default): {\"text\": \"Hello world\"}  ->  {\"ids\": [15496, 995]}\n"               \
+    "  --decode:         {\"ids\": [15496, 995]}   ->  {\"text\": \"Hello world\"}\n"              \
+    "\n"                                                                                           \
+    "options:\n"                                                                                   \
+    "  --tokenizer DIR  directory holding vocab.json + merges.txt (GPT-2's, or one\n"              \
+    "                   written by `sft pretrain --vocab-size`; a model directory works)\n"        \
+    "  --decode         ids to text; bytes that are not valid UTF-8 (an id sequence\n"             \
+    "                   that cuts a character) become U+FFFD\n"                                    \
+    "  --no-special     encode \"<|endoftext|>\" in text as plain text, not as the\n"              \
+    "                   end-of-text id (the default, as Hugging Face's GPT-2 tokenizer)\n"         \
+    "  -h, --help       this help\n"                                                               \
+    "\n"                                                                                           \
+    "exit status: 0 ok, 1 bad input or tokenizer, 2 usage\n"
 
 typedef struct {
     char *p;
@@ -95,8 +93,7 @@ static int decode_line(const tok_t *tok, const json_t *obj, tok_ids_t *ids, outb
     json_t *o = NULL;
     char *line = NULL;
     if (clean)
-        o = json_pack("{s:s%}", "text", clean,
-                      sft_utf8_sanitize(bytes, (size_t)len, clean));
+        o = json_pack("{s:s%}", "text", clean, model_utf8_sanitize(bytes, (size_t)len, clean));
     if (o) line = json_dumps(o, 0); /* {"text": "..."}, UTF-8 as is */
     int rc = 0;
     if (!line || out_reserve(out, strlen(line) + 2)) {
@@ -145,37 +142,33 @@ static int run(tok_t *tok, bool decode, bool special) {
     return 1;
 }
 
+enum { O_TOKENIZER = CLI_OPTS_COMMAND, O_DECODE, O_NO_SPECIAL };
+
 int sft_cmd_tokenize(int argc, char **argv) {
-    static const struct option opts[] = {{"tokenizer", required_argument, NULL, 't'},
-                                         {"decode", no_argument, NULL, 'd'},
-                                         {"no-special", no_argument, NULL, 'n'},
-                                         {"help", no_argument, NULL, CLI_OPT_HELP},
-                                         {NULL, 0, NULL, 0}};
-    cli_opts_t common = CLI_OPTS_INIT;
+    static const struct option longopts[] = {{"tokenizer", required_argument, NULL, O_TOKENIZER},
+                                             {"decode", no_argument, NULL, O_DECODE},
+                                             {"no-special", no_argument, NULL, O_NO_SPECIAL},
+                                             {"help", no_argument, NULL, CLI_OPT_HELP},
+                                             {0}};
     const char *dir = NULL;
     bool decode = false, special = true;
+    cli_args_t args;
     int c;
-    optind = 0;
-    opterr = 0; /* cli_opts_handle reports bad options in the sft: error: form */
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (cli_opts_handle(&common, PROG, c, optarg, argv)) continue;
+    cli_args_init(&args, PROG, argc, argv, longopts);
+    while ((c = cli_args_next(&args)) != -1) {
         switch (c) {
-        case 't':
-            dir = optarg;
+        case O_TOKENIZER:
+            dir = args.arg;
             break;
-        case 'd':
+        case O_DECODE:
             decode = true;
             break;
-        case 'n':
+        case O_NO_SPECIAL:
             special = false;
             break;
         }
     }
-    if (common.help) {
-        usage(stdout);
-        return 0;
-    }
-    cli_no_positional(PROG, argc, argv);
+    cli_args_end(&args, TOKENIZE_HELP); /* a filter: no --seed, --threads or --log */
     cli_require(PROG, "--tokenizer", dir);
     err_t err = ERR_INIT;
     tok_t *tok = tok_load(dir, &err);

@@ -7,7 +7,7 @@
  * so the data position is two integers and --resume continues exactly. */
 #include "cli.h"
 #include "data.h"
-#include "model_io.h"
+#include "model.h"
 #include "sft.h"
 #include "tok.h"
 #include "trainer.h"
@@ -175,12 +175,12 @@ static int restore(void *ctx, err_t *err) {
 }
 
 /* Loads and tokenizes a demonstrations file; every error names FILE:LINE. */
-static int load_demos(data_sft_t *out, const char *path, sft_model_t *m, int64_t context,
+static int load_demos(data_sft_t *out, const char *path, model_t *m, int64_t context,
                       err_t *err) {
     data_examples_t ex = {0};
     int rc = data_demos_load(&ex, path, err);
     if (rc == 0)
-        rc = data_sft_build(out, &ex, sft_model_encode, m, m->eos_id, m->pad_id, context,
+        rc = data_sft_build(out, &ex, model_encode, m, m->eos_id, m->pad_id, context,
                             DATA_TOO_LONG_ERROR, err);
     data_examples_release(&ex);
     return rc;
@@ -189,14 +189,14 @@ static int load_demos(data_sft_t *out, const char *path, sft_model_t *m, int64_t
 /* ---- the command ------------------------------------------------------------------------ */
 
 typedef struct {
-    sft_model_t m; /* the model trained, its tokenizer and ids */
+    model_t m; /* the model trained, its tokenizer and ids */
     sft_data_t data;
     cli_run_t run;
     cli_log_t *log;
 } train_t;
 
 static void release(train_t *t) {
-    sft_model_release(&t->m);
+    model_release(&t->m);
     data_sft_release(&t->data.train);
     data_sft_release(&t->data.val);
     data_order_release(&t->data.order);
@@ -229,7 +229,7 @@ int sft_cmd_train(int argc, char **argv) {
     const char *src = o.train.resume ? o.out : o.base; /* model and tokenizer to start from */
     if (o.train.resume && trainer_prepare_out(o.out, true, false, &err))
         cli_die(PROG, "%s", err.msg);
-    if (sft_model_load(&t.m, src, &err)) cli_die(PROG, "%s", err.msg);
+    if (model_load(&t.m, src, MODEL_HEAD_LM, &err)) cli_die(PROG, "%s", err.msg);
     ckpt_meta_t meta = t.m.meta;
     meta.eos_id = t.m.eos_id;
     meta.pad_id = t.m.pad_id; /* GPT-2 has no padding token: eos pads */

@@ -10,21 +10,21 @@
 
 #define PROG "sft world"
 
-static const char *const help_text =
-    "usage: sft world --out DIR [--size tiny|small|medium] [--seed N]\n"
-    "\n"
-    "Writes the embedded default world into DIR (created if missing):\n"
-    "  corpus.train.txt, corpus.val.txt         plain text, one paragraph per line\n"
-    "  demos.train.jsonl, demos.val.jsonl       {\"prompt\",\"response\"} by a noisy "
-    "demonstrator\n"
-    "  prompts.train.jsonl, prompts.val.jsonl   {\"prompt\"}\n"
-    "  run.json                                 settings and what was written\n"
-    "The same seed and size give the same bytes. The six files are written to temporary\n"
-    "names and renamed into place together, so DIR never holds a half-written world.\n"
-    "\n"
-    "options:\n"
-    "  --out DIR      output directory (required)\n"
-    "  --size S       tiny (tests, ~110 KB), small (default, ~1.8 MB), medium (~4.5 MB)\n";
+#define WORLD_HELP                                                                                 \
+    "usage: sft world --out DIR [--size tiny|small|medium] [--seed N]\n"                           \
+    "\n"                                                                                           \
+    "Writes the embedded default world into DIR (created if missing):\n"                           \
+    "  corpus.train.txt, corpus.val.txt         plain text, one paragraph per line\n"              \
+    "  demos.train.jsonl, demos.val.jsonl       {\"prompt\",\"response\"} by a noisy "             \
+    "demonstrator\n"                                                                               \
+    "  prompts.train.jsonl, prompts.val.jsonl   {\"prompt\"}\n"                                    \
+    "  run.json                                 settings and what was written\n"                   \
+    "The same seed and size give the same bytes. The six files are written to temporary\n"         \
+    "names and renamed into place together, so DIR never holds a half-written world.\n"            \
+    "\n"                                                                                           \
+    "options:\n"                                                                                   \
+    "  --out DIR      output directory (required)\n"                                               \
+    "  --size S       tiny (tests, ~110 KB), small (default, ~1.8 MB), medium (~4.5 MB)\n"
 
 /* Per-file and demonstrator figures: printed, logged and kept in run.json. */
 static json_t *stats_json(const world_stats_t *st) {
@@ -60,31 +60,32 @@ static void print_summary(const char *dir, uint64_t seed, world_size_t size,
     printf("\n");
 }
 
+enum { O_OUT = CLI_OPTS_COMMAND, O_SIZE };
+
 int sft_cmd_world(int argc, char **argv) {
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
-                                         {"size", required_argument, NULL, 'z'},
-                                         CLI_COMMON_LONGOPTS,
-                                         {NULL, 0, NULL, 0}};
-    cli_opts_t common = CLI_OPTS_INIT;
+    static const struct option longopts[] = {{"out", required_argument, NULL, O_OUT},
+                                             {"size", required_argument, NULL, O_SIZE},
+                                             CLI_COMMON_LONGOPTS,
+                                             {0}};
     const char *out = NULL;
     world_size_t size = WORLD_SMALL;
+    cli_args_t args;
     int c;
-    optind = 0;
-    opterr = 0; /* cli_opts_handle reports bad options in the sft: error: form */
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (cli_opts_handle(&common, PROG, c, optarg, argv)) continue;
-        if (c == 'o') out = optarg;
-        if (c == 'z' && world_size_parse(optarg, &size))
-            cli_usage_error(PROG, "--size: expected tiny, small or medium, got '%s'", optarg);
+    cli_args_init(&args, PROG, argc, argv, longopts);
+    while ((c = cli_args_next(&args)) != -1) {
+        switch (c) {
+        case O_OUT:
+            out = args.arg;
+            break;
+        case O_SIZE:
+            if (world_size_parse(args.arg, &size))
+                cli_usage_error(PROG, "--size: expected tiny, small or medium, got '%s'", args.arg);
+            break;
+        }
     }
-    if (common.help) {
-        fputs(help_text, stdout);
-        fputs(CLI_COMMON_HELP, stdout);
-        return 0;
-    }
-    cli_no_positional(PROG, argc, argv);
+    cli_args_end(&args, WORLD_HELP CLI_COMMON_HELP);
     cli_require(PROG, "--out", out);
-    cli_threads_apply(common.threads);
+    const cli_opts_t common = args.common;
 
     err_t err = ERR_INIT;
     world_stats_t st;

@@ -232,6 +232,118 @@ START_TEST(test_cli_common_options) {
 }
 END_TEST
 
+/* ---- the command skeleton: cli_args_init / next / end, as cli.h shows it */
+
+enum { T_MODEL = CLI_OPTS_COMMAND, T_IDS };
+static const struct option skeleton_longopts[] = {{"model", required_argument, NULL, T_MODEL},
+                                                  {"ids", no_argument, NULL, T_IDS},
+                                                  CLI_COMMON_LONGOPTS,
+                                                  {0}};
+
+static void skeleton_demo(void *arg) {
+    argv_t *a = arg;
+    const char *model = NULL;
+    bool ids = false;
+    cli_args_t args;
+    int c;
+    /* a first, unrelated parse: the skeleton must start from scratch for the second one */
+    char *first[] = {"sample", "--ids", "--seed", "9", NULL};
+    cli_args_init(&args, "sft sample", 4, first, skeleton_longopts);
+    while (cli_args_next(&args) != -1) continue;
+    cli_args_init(&args, "sft sample", a->argc, a->argv, skeleton_longopts);
+    while ((c = cli_args_next(&args)) != -1) {
+        switch (c) {
+        case T_MODEL:
+            model = args.arg;
+            break;
+        case T_IDS:
+            ids = true;
+            break;
+        default:
+            ck_abort_msg("unexpected code %d", c);
+        }
+    }
+    cli_args_end(&args, "usage: sft sample ...\n");
+    printf("model=%s ids=%d seed=%llu threads=%d\n", model ? model : "-", ids,
+           (unsigned long long)args.common.seed, args.common.threads);
+}
+
+static int skeleton_argv(char *out, size_t cap, const char *const *words) {
+    char *argv[16];
+    int argc = 0;
+    while (words[argc]) {
+        argv[argc] = (char *)words[argc];
+        argc++;
+    }
+    argv[argc] = NULL;
+    argv_t a = {argc, argv};
+    return run_child(skeleton_demo, &a, out, cap);
+}
+
+START_TEST(test_cli_skeleton) {
+    char out[1024];
+    const char *ok[] = {"sample", "--model", "m", "--threads", "1", NULL};
+    assert_exit(skeleton_argv(out, sizeof out, ok), 0);
+    ck_assert_str_eq(out, "model=m ids=0 seed=1 threads=1\n");
+    const char *ids[] = {"sample", "--ids", "--seed=5", NULL};
+    assert_exit(skeleton_argv(out, sizeof out, ids), 0);
+    ck_assert_str_eq(out, "model=- ids=1 seed=5 threads=0\n");
+    const char *help[] = {"sample", "--model", "m", "-h", "extra", NULL};
+    assert_exit(skeleton_argv(out, sizeof out, help), 0); /* help wins over a bad argument */
+    ck_assert_str_eq(out, "usage: sft sample ...\n");
+    const char *extra[] = {"sample", "extra", NULL};
+    assert_exit(skeleton_argv(out, sizeof out, extra), 2);
+    ck_assert_str_eq(out, "sft: error: unexpected argument 'extra'\nTry 'sft sample --help'.\n");
+    const char *bogus[] = {"sample", "--bogus", NULL};
+    assert_exit(skeleton_argv(out, sizeof out, bogus), 2);
+    ck_assert_str_eq(out, "sft: error: '--bogus' is not an option of this command\nTry 'sft sample "
+                          "--help'.\n");
+    const char *novalue[] = {"sample", "--model", NULL};
+    assert_exit(skeleton_argv(out, sizeof out, novalue), 2);
+    ck_assert_str_eq(out, "sft: error: '--model' needs a value\nTry 'sft sample --help'.\n");
+    /* the ranges do not overlap, and the common codes sit in theirs */
+    ck_assert_int_eq(CLI_OPTS_TRAINER, CLI_OPTS_COMMAND + CLI_OPTS_RANGE);
+    ck_assert_int_eq(CLI_OPTS_SAMPLER, CLI_OPTS_TRAINER + CLI_OPTS_RANGE);
+    ck_assert((int)CLI_OPT_LOG < (int)(CLI_OPTS_COMMON + CLI_OPTS_RANGE) &&
+              (int)CLI_OPT_HELP < (int)CLI_OPTS_COMMAND);
+}
+END_TEST
+
+static int dummy_cmd(int argc, char **argv) {
+    printf("ran %s with %d args\n", argv[0], argc - 1);
+    return 3;
+}
+
+static void dispatch_demo(void *arg) {
+    argv_t *a = arg;
+    static const cli_command_t cmds[] = {{"one", dummy_cmd, "the first"},
+                                         {"two", dummy_cmd, "the second"}};
+    setenv("OMP_WAIT_POLICY", "passive", 1); /* no re-exec of the test binary */
+    exit(cli_dispatch("prog", cmds, 2, a->argc, a->argv));
+}
+
+START_TEST(test_cli_dispatch) {
+    char out[1024];
+    const char *run[] = {"prog", "two", "--x", NULL};
+    const char *none[] = {"prog", NULL};
+    const char *help[] = {"prog", "--help", NULL};
+    const char *bad[] = {"prog", "three", NULL};
+    char *argv[4];
+    argv_t a = {0, argv};
+    const char *const *cases[] = {run, none, help, bad};
+    const int codes[] = {3, 2, 0, 2};
+    const char *want[] = {"ran two with 1 args\n", "usage: prog COMMAND", "usage: prog COMMAND",
+                          "prog: error: unknown command 'three'\nusage: prog COMMAND"};
+    for (int i = 0; i < 4; i++) {
+        for (a.argc = 0; cases[i][a.argc]; a.argc++) argv[a.argc] = (char *)cases[i][a.argc];
+        argv[a.argc] = NULL;
+        assert_exit(run_child(dispatch_demo, &a, out, sizeof out), codes[i]);
+        ck_assert_msg(!strncmp(out, want[i], strlen(want[i])), "case %d: %s", i, out);
+    }
+    ck_assert_msg(strstr(out, "  two        the second\n"), "%s", out);
+}
+END_TEST
+
 START_TEST(test_cli_threads_set_both_pools) {
     ck_assert_int_eq(cli_threads_apply(1), 1);
     ck_assert_int_eq(omp_get_max_threads(), 1);
@@ -556,6 +668,8 @@ Suite *test_cli_suite(void) {
     tcase_add_test(tc, test_cli_parse_i64_strict);
     tcase_add_test(tc, test_cli_parse_f64_strict);
     tcase_add_test(tc, test_cli_common_options);
+    tcase_add_test(tc, test_cli_skeleton);
+    tcase_add_test(tc, test_cli_dispatch);
     tcase_add_test(tc, test_cli_threads_set_both_pools);
     tcase_add_test(tc, test_cli_progress_format);
     tcase_add_test(tc, test_cli_format_duration);
