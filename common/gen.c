@@ -286,25 +286,19 @@ static void attention_rows(gen_t *g, int64_t l, int64_t n) {
  * residual stream (before ln_f) in g->x, and each row's k, v in the cache. */
 static void forward_rows(gen_t *g, int64_t n) {
     const gpt_config_t *cfg = &g->model->cfg;
-    const gpt_params_t *p = &g->model->params;
     const int64_t C = cfg->n_embd, L = cfg->n_layer;
     embed_rows(g, n);
     for (int64_t l = 0; l < L; l++) {
-        ops_layernorm_forward(g->ln, NULL, NULL, g->x, p->ln1w + l * C, p->ln1b + l * C, n, C,
-                              cfg->ln_eps);
-        /* (n×C)·(C×3C) */
-        matmul_rows(g->qkv, g->ln, p->qkvw + l * C * 3 * C, p->qkvb + l * 3 * C, n, C, 3 * C);
+        const gpt_layer_t w = gpt_layer(&g->model->params, cfg, l);
+        ops_layernorm_forward(g->ln, NULL, NULL, g->x, w.ln1w, w.ln1b, n, C, cfg->ln_eps);
+        matmul_rows(g->qkv, g->ln, w.qkvw, w.qkvb, n, C, 3 * C); /* (n×C)·(C×3C) */
         attention_rows(g, l, n);
-        /* (n×C)·(C×C) */
-        matmul_rows(g->proj, g->att, p->attprojw + l * C * C, p->attprojb + l * C, n, C, C);
+        matmul_rows(g->proj, g->att, w.attprojw, w.attprojb, n, C, C); /* (n×C)·(C×C) */
         ops_residual_forward(g->x2, g->x, g->proj, n * C);
-        ops_layernorm_forward(g->ln, NULL, NULL, g->x2, p->ln2w + l * C, p->ln2b + l * C, n, C,
-                              cfg->ln_eps);
-        /* (n×C)·(C×4C) */
-        matmul_rows(g->fc, g->ln, p->fcw + l * C * 4 * C, p->fcb + l * 4 * C, n, C, 4 * C);
+        ops_layernorm_forward(g->ln, NULL, NULL, g->x2, w.ln2w, w.ln2b, n, C, cfg->ln_eps);
+        matmul_rows(g->fc, g->ln, w.fcw, w.fcb, n, C, 4 * C); /* (n×C)·(C×4C) */
         ops_gelu_forward(g->fcg, g->fc, n * 4 * C);
-        /* (n×4C)·(4C×C) */
-        matmul_rows(g->proj, g->fcg, p->fcprojw + l * 4 * C * C, p->fcprojb + l * C, n, 4 * C, C);
+        matmul_rows(g->proj, g->fcg, w.fcprojw, w.fcprojb, n, 4 * C, C); /* (n×4C)·(4C×C) */
         ops_residual_forward(g->x, g->x2, g->proj, n * C);
     }
 }

@@ -1,5 +1,6 @@
-/* common/gpt.c: GPT-2 — parameter layout, init and the Hugging Face tensor table, then the
- * compute: activations, forward, the two heads, backward.
+/* common/gpt.c: GPT-2 — the parameter layout (GPT_PARAMS in gpt.h) made into slab views, the
+ * initialisation and the Hugging Face tensor table, then the compute: activations, forward,
+ * the two heads, backward.
  *
  * Memory: three slabs besides the parameters, each one allocation carved by a size table in
  * gpt_alloc and sized once for B_max × T_max: activations (what backward needs, per layer),
@@ -14,57 +15,96 @@
 #include <assert.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- parameter layout ------------------------------------------------------------------- */
 
-/* Number of floats in each named view, in slab order (the order of gpt_params_t). */
-enum { NUM_VIEWS = 17 };
-static void view_sizes(const gpt_config_t *cfg, gpt_head_t head, int64_t sizes[NUM_VIEWS]) {
-    const int64_t V = cfg->vocab_size, maxT = cfg->n_positions, L = cfg->n_layer,
-                  C = cfg->n_embd;
-    sizes[0] = V * C;          /* wte */
-    sizes[1] = maxT * C;       /* wpe */
-    sizes[2] = L * C;          /* ln1w */
-    sizes[3] = L * C;          /* ln1b */
-    sizes[4] = L * C * 3 * C;  /* qkvw */
-    sizes[5] = L * 3 * C;      /* qkvb */
-    sizes[6] = L * C * C;      /* attprojw */
-    sizes[7] = L * C;          /* attprojb */
-    sizes[8] = L * C;          /* ln2w */
-    sizes[9] = L * C;          /* ln2b */
-    sizes[10] = L * C * 4 * C; /* fcw */
-    sizes[11] = L * 4 * C;     /* fcb */
-    sizes[12] = L * 4 * C * C; /* fcprojw */
-    sizes[13] = L * C;         /* fcprojb */
-    sizes[14] = C;             /* lnfw */
-    sizes[15] = C;             /* lnfb */
-    sizes[16] = head == GPT_HEAD_SCORE ? C : 0; /* scorew */
+/* One row of GPT_PARAMS, evaluated for a config. */
+typedef struct {
+    size_t field;     /* offsetof(gpt_params_t, field) */
+    const char *name; /* Hugging Face name; a LAYER row's comes after "h.<l>." */
+    bool layer;       /* one tensor per layer, stacked in the slab */
+    bool score;       /* score head only */
+    int ndim;         /* 1 or 2 */
+    int64_t shape[2]; /* one tensor's; shape[1] = 0 when ndim is 1 */
+    int64_t numel;    /* one tensor's */
+    bool decay;
+    gpt_init_t init;
+} param_row_t;
+
+/* Floats in one tensor of shape (d0, d1) as GPT_PARAMS writes it (d1 = 0: 1-dim). */
+#define NUMEL(d0, d1) ((d1) != 0 ? (d0) * (d1) : (d0))
+
+#define COUNT_ROW(...) +1
+enum { NUM_VIEWS = 0 GPT_PARAMS(COUNT_ROW, COUNT_ROW, COUNT_ROW) };
+#undef COUNT_ROW
+
+/* GPT_PARAMS for cfg, in slab order. */
+static void layout(const gpt_config_t *cfg, param_row_t rows[NUM_VIEWS]) {
+    const int64_t V = cfg->vocab_size, NPOS = cfg->n_positions, C = cfg->n_embd;
+    int i = 0;
+#define ROW(layer_, score_, field_, name_, d0, d1, decay_, init_)                                  \
+    rows[i++] = (param_row_t){.field = offsetof(gpt_params_t, field_),                             \
+                              .name = (name_),                                                     \
+                              .layer = (layer_),                                                   \
+                              .score = (score_),                                                   \
+                              .ndim = (d1) != 0 ? 2 : 1,                                           \
+                              .shape = {(d0), (d1)},                                               \
+                              .numel = NUMEL(d0, d1),                                              \
+                              .decay = (decay_),                                                   \
+                              .init = (init_)};
+#define ONCE_ROW(...)  ROW(false, false, __VA_ARGS__)
+#define LAYER_ROW(...) ROW(true, false, __VA_ARGS__)
+#define SCORE_ROW(...) ROW(false, true, __VA_ARGS__)
+    GPT_PARAMS(ONCE_ROW, LAYER_ROW, SCORE_ROW)
+#undef ROW
+#undef ONCE_ROW
+#undef LAYER_ROW
+#undef SCORE_ROW
 }
 
-/* The views of p in slab order, as pointers to the fields. */
-static void view_fields(gpt_params_t *p, float **fields[NUM_VIEWS]) {
-    float **f[NUM_VIEWS] = {&p->wte,  &p->wpe,     &p->ln1w,     &p->ln1b, &p->qkvw,
-                            &p->qkvb, &p->attprojw, &p->attprojb, &p->ln2w, &p->ln2b,
-                            &p->fcw,  &p->fcb,     &p->fcprojw,  &p->fcprojb, &p->lnfw,
-                            &p->lnfb, &p->scorew};
-    memcpy(fields, f, sizeof f);
+/* The view of p that row r describes: where carve points it, and what it points to. */
+static float **view_of(gpt_params_t *p, const param_row_t *r) {
+    return (float **)((char *)p + r->field);
+}
+static float *view_get(const gpt_params_t *p, const param_row_t *r) {
+    return *(float *const *)((const char *)p + r->field);
 }
 
-/* Points the views of p into mem (laid out by view_sizes); returns the total float count. */
+/* Floats in row r's view: every layer's tensor for a LAYER row, none for a SCORE row of an LM
+ * head. */
+static int64_t view_numel(const param_row_t *r, const gpt_config_t *cfg, gpt_head_t head) {
+    if (r->score && head != GPT_HEAD_SCORE) return 0;
+    return (r->layer ? cfg->n_layer : 1) * r->numel;
+}
+
+/* Points the views of p into mem, one after another in row order (NULL for an empty view or
+ * when mem is NULL); returns the total float count. */
 static int64_t carve(gpt_params_t *p, float *mem, const gpt_config_t *cfg, gpt_head_t head) {
-    int64_t sizes[NUM_VIEWS];
-    view_sizes(cfg, head, sizes);
-    float **fields[NUM_VIEWS];
-    view_fields(p, fields);
+    param_row_t rows[NUM_VIEWS];
+    layout(cfg, rows);
     int64_t off = 0;
     for (int i = 0; i < NUM_VIEWS; i++) {
-        *fields[i] = (mem && sizes[i]) ? mem + off : NULL;
-        off += sizes[i];
+        const int64_t n = view_numel(&rows[i], cfg, head);
+        *view_of(p, &rows[i]) = (mem && n) ? mem + off : NULL;
+        off += n;
     }
     return off;
+}
+
+gpt_layer_t gpt_layer(const gpt_params_t *p, const gpt_config_t *cfg, int64_t l) {
+    const int64_t C = cfg->n_embd;
+    assert(l >= 0 && l < cfg->n_layer);
+    gpt_layer_t w;
+#define SKIP(...)
+#define AT(field, name, d0, d1, ...) w.field = p->field + l * NUMEL(d0, d1);
+    GPT_PARAMS(SKIP, AT, SKIP)
+#undef SKIP
+#undef AT
+    return w;
 }
 
 static int check_config(const gpt_config_t *cfg, err_t *err) {
@@ -108,88 +148,69 @@ oom:
 
 void gpt_init_random(gpt_model_t *model, uint64_t seed) {
     const gpt_config_t *cfg = &model->cfg;
-    const int64_t L = cfg->n_layer;
-    int64_t sizes[NUM_VIEWS];
-    view_sizes(cfg, model->head, sizes);
+    const float std = 0.02f, std_res = 0.02f / sqrtf(2.0f * (float)cfg->n_layer);
+    param_row_t rows[NUM_VIEWS];
+    layout(cfg, rows);
     rng_t rng;
     rng_seed(&rng, seed);
-    /* GPT-2: N(0, 0.02) weights; the two residual projections scaled by 1/sqrt(2L) so the
-     * residual stream's variance does not grow with depth; biases 0, LayerNorm weight 1. */
-    const float std = 0.02f, std_res = 0.02f / sqrtf(2.0f * (float)L);
-    gpt_params_t p;
-    carve(&p, model->params_mem, cfg, model->head);
-    float **fields[NUM_VIEWS];
-    view_fields(&p, fields);
     memset(model->params_mem, 0, (size_t)model->num_params * sizeof(float));
     for (int i = 0; i < NUM_VIEWS; i++) {
-        const bool is_weight = i == 0 || i == 1 || i == 4 || i == 6 || i == 10 || i == 12 ||
-                               i == 16;
-        const bool is_ln_weight = i == 2 || i == 8 || i == 14;
-        const float s = (i == 6 || i == 12) ? std_res : std;
-        for (int64_t k = 0; k < sizes[i]; k++) {
-            if (is_weight) (*fields[i])[k] = s * rng_normal(&rng);
-            else if (is_ln_weight) (*fields[i])[k] = 1.0f;
+        float *x = view_get(&model->params, &rows[i]);
+        const int64_t n = view_numel(&rows[i], cfg, model->head);
+        switch (rows[i].init) {
+        case GPT_INIT_ZEROS: break;
+        case GPT_INIT_ONES:
+            for (int64_t k = 0; k < n; k++) x[k] = 1.0f;
+            break;
+        case GPT_INIT_NORMAL:
+            for (int64_t k = 0; k < n; k++) x[k] = std * rng_normal(&rng);
+            break;
+        case GPT_INIT_RESIDUAL:
+            for (int64_t k = 0; k < n; k++) x[k] = std_res * rng_normal(&rng);
+            break;
         }
     }
 }
 
-/* One entry of the HF table: name, shape, offset of layer l inside a stacked view. */
-static int64_t add_tensor(gpt_tensor_t *out, int64_t cap, int64_t n, const char *name,
-                          int ndim, int64_t d0, int64_t d1, float *param, float *grad) {
+/* out[n] = tensor l of row r (l = -1 for a ONCE or SCORE row), when n < cap; returns n + 1. */
+static int64_t add_tensor(const gpt_model_t *model, gpt_tensor_t *out, int64_t cap, int64_t n,
+                          const param_row_t *r, int64_t l) {
     if (out && n < cap) {
         gpt_tensor_t *t = &out[n];
         memset(t, 0, sizeof *t);
-        snprintf(t->name, sizeof t->name, "%s", name);
-        t->ndim = ndim;
-        t->shape[0] = d0;
-        t->shape[1] = ndim == 2 ? d1 : 0;
-        t->numel = ndim == 2 ? d0 * d1 : d0;
-        t->param = param;
-        t->grad = grad;
-        t->decay = ndim == 2;
+        if (l >= 0)
+            snprintf(t->name, sizeof t->name, "h.%lld.%s", (long long)l, r->name);
+        else
+            snprintf(t->name, sizeof t->name, "%s", r->name);
+        t->ndim = r->ndim;
+        t->shape[0] = r->shape[0];
+        t->shape[1] = r->shape[1];
+        t->numel = r->numel;
+        const int64_t at = (l >= 0 ? l : 0) * r->numel;
+        t->param = view_get(&model->params, r) + at;
+        if (model->grads_mem) t->grad = view_get(&model->grads, r) + at;
+        t->decay = r->decay;
     }
     return n + 1;
 }
 
 int64_t gpt_tensors(const gpt_model_t *model, gpt_tensor_t *out, int64_t cap) {
-    const gpt_config_t *cfg = &model->cfg;
-    const int64_t V = cfg->vocab_size, maxT = cfg->n_positions, L = cfg->n_layer,
-                  C = cfg->n_embd;
-    const gpt_params_t *p = &model->params, *g = &model->grads;
-    const bool has_g = model->grads_mem != NULL;
-#define G(field, off) (has_g ? g->field + (off) : NULL)
+    param_row_t rows[NUM_VIEWS];
+    layout(&model->cfg, rows);
     int64_t n = 0;
-    n = add_tensor(out, cap, n, "wte.weight", 2, V, C, p->wte, G(wte, 0));
-    n = add_tensor(out, cap, n, "wpe.weight", 2, maxT, C, p->wpe, G(wpe, 0));
-    for (int64_t l = 0; l < L; l++) {
-        char name[64];
-#define T1(suffix, field, d0)                                                                      \
-    snprintf(name, sizeof name, "h.%lld.%s", (long long)l, suffix);                              \
-    n = add_tensor(out, cap, n, name, 1, d0, 0, p->field + l * (d0), G(field, l * (d0)))
-#define T2(suffix, field, d0, d1)                                                                  \
-    snprintf(name, sizeof name, "h.%lld.%s", (long long)l, suffix);                              \
-    n = add_tensor(out, cap, n, name, 2, d0, d1, p->field + l * (d0) * (d1),                     \
-                   G(field, l * (d0) * (d1)))
-        T1("ln_1.weight", ln1w, C);
-        T1("ln_1.bias", ln1b, C);
-        T2("attn.c_attn.weight", qkvw, C, 3 * C);
-        T1("attn.c_attn.bias", qkvb, 3 * C);
-        T2("attn.c_proj.weight", attprojw, C, C);
-        T1("attn.c_proj.bias", attprojb, C);
-        T1("ln_2.weight", ln2w, C);
-        T1("ln_2.bias", ln2b, C);
-        T2("mlp.c_fc.weight", fcw, C, 4 * C);
-        T1("mlp.c_fc.bias", fcb, 4 * C);
-        T2("mlp.c_proj.weight", fcprojw, 4 * C, C);
-        T1("mlp.c_proj.bias", fcprojb, C);
-#undef T1
-#undef T2
+    for (int i = 0; i < NUM_VIEWS;) {
+        if (rows[i].score && model->head != GPT_HEAD_SCORE) {
+            i++;
+        } else if (!rows[i].layer) {
+            n = add_tensor(model, out, cap, n, &rows[i++], -1);
+        } else { /* the block: layer by layer, each layer's tensors in row order */
+            int end = i;
+            while (end < NUM_VIEWS && rows[end].layer) end++;
+            for (int64_t l = 0; l < model->cfg.n_layer; l++)
+                for (int k = i; k < end; k++) n = add_tensor(model, out, cap, n, &rows[k], l);
+            i = end;
+        }
     }
-    n = add_tensor(out, cap, n, "ln_f.weight", 1, C, 0, p->lnfw, G(lnfw, 0));
-    n = add_tensor(out, cap, n, "ln_f.bias", 1, C, 0, p->lnfb, G(lnfb, 0));
-    if (model->head == GPT_HEAD_SCORE)
-        n = add_tensor(out, cap, n, "score.weight", 2, 1, C, p->scorew, G(scorew, 0));
-#undef G
     return n;
 }
 
@@ -198,11 +219,13 @@ int gpt_copy_params(gpt_model_t *dst, const gpt_model_t *src, err_t *err) {
     if (a->vocab_size != b->vocab_size || a->n_positions != b->n_positions ||
         a->n_layer != b->n_layer || a->n_head != b->n_head || a->n_embd != b->n_embd)
         return err_setf(err, "cannot copy parameters between models of different shapes");
-    /* The trunk is the same prefix of both slabs; score.weight is the last view. */
-    int64_t trunk = carve(&(gpt_params_t){0}, NULL, a, GPT_HEAD_LM);
-    memcpy(dst->params_mem, src->params_mem, (size_t)trunk * sizeof(float));
-    if (dst->head == GPT_HEAD_SCORE && src->head == GPT_HEAD_SCORE)
-        memcpy(dst->params.scorew, src->params.scorew, (size_t)a->n_embd * sizeof(float));
+    /* The trunk is the same prefix of both slabs (GPT_PARAMS' SCORE rows come last); the
+     * rest is the score head, copied when both have one (then the slabs are the same size). */
+    const int64_t trunk = carve(&(gpt_params_t){0}, NULL, a, GPT_HEAD_LM);
+    const int64_t n = dst->head == GPT_HEAD_SCORE && src->head == GPT_HEAD_SCORE
+                          ? dst->num_params
+                          : trunk;
+    memcpy(dst->params_mem, src->params_mem, (size_t)n * sizeof(float));
     return 0;
 }
 
@@ -400,22 +423,6 @@ static layer_acts_t layer_acts(const gpt_model_t *m, int64_t l) {
     };
 }
 
-/* Layer l's weights in a parameter-shaped slab (the parameters or their gradients). */
-typedef struct {
-    float *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw,
-        *fcprojb;
-} layer_w_t;
-
-static layer_w_t layer_w(const gpt_params_t *p, int64_t C, int64_t l) {
-    return (layer_w_t){
-        .ln1w = p->ln1w + l * C, .ln1b = p->ln1b + l * C, .qkvw = p->qkvw + l * C * 3 * C,
-        .qkvb = p->qkvb + l * 3 * C, .attprojw = p->attprojw + l * C * C,
-        .attprojb = p->attprojb + l * C, .ln2w = p->ln2w + l * C, .ln2b = p->ln2b + l * C,
-        .fcw = p->fcw + l * C * 4 * C, .fcb = p->fcb + l * 4 * C,
-        .fcprojw = p->fcprojw + l * 4 * C * C, .fcprojb = p->fcprojb + l * C,
-    };
-}
-
 void gpt_forward(gpt_model_t *model, const int32_t *tokens, int64_t B, int64_t T) {
     gpt_acts_t *a = model->acts;
     assert(a && B >= 1 && T >= 1 && B <= model->B_max && T <= model->T_max);
@@ -432,7 +439,7 @@ void gpt_forward(gpt_model_t *model, const int32_t *tokens, int64_t B, int64_t T
     const float *residual = a->encoded;
     for (int64_t l = 0; l < L; l++) {
         const layer_acts_t y = layer_acts(model, l);
-        const layer_w_t w = layer_w(p, C, l);
+        const gpt_layer_t w = gpt_layer(p, cfg, l);
         ops_layernorm_forward(y.ln1, y.ln1_mean, y.ln1_rstd, residual, w.ln1w, w.ln1b, N, C,
                               cfg->ln_eps);
         ops_matmul_forward(y.qkv, y.ln1, w.qkvw, w.qkvb, N, C, 3 * C);
@@ -533,7 +540,7 @@ void gpt_backward(gpt_model_t *model, const float *dout) {
      * branch adds its contribution into it and it flows down to the embedding. */
     for (int64_t l = L - 1; l >= 0; l--) {
         const layer_acts_t y = layer_acts(model, l);
-        const layer_w_t w = layer_w(p, C, l), dw = layer_w(g, C, l);
+        const gpt_layer_t w = gpt_layer(p, cfg, l), dw = gpt_layer(g, cfg, l);
         const float *residual = l == 0 ? a->encoded : layer_acts(model, l - 1).res3;
         /* res3 = res2 + c_proj(gelu(c_fc(ln2(res2)))) */
         zero_floats(a->dfch_gelu, N * 4 * C);

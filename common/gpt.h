@@ -28,28 +28,64 @@ typedef enum {
                            GPT2ForSequenceClassification with num_labels 1, no bias */
 } gpt_head_t;
 
-/* Named views into one slab (params or grads share this layout). Per-layer tensors are
- * stacked over layers: qkvw is (L, C, 3C), so layer l's h.l.attn.c_attn.weight starts at
- * qkvw + l*C*3C. Weights keep GPT-2's Conv1D (in, out) layout. */
+/* How gpt_init_random fills a tensor (GPT-2's initialisation). */
+typedef enum {
+    GPT_INIT_ZEROS = 0,   /* biases */
+    GPT_INIT_ONES = 1,    /* LayerNorm weights */
+    GPT_INIT_NORMAL = 2,  /* N(0, 0.02): embeddings, weights, score.weight */
+    GPT_INIT_RESIDUAL = 3 /* N(0, 0.02/sqrt(2L)): the projections that add into the residual
+                             stream, so its variance does not grow with depth */
+} gpt_init_t;
+
+/* GPT_PARAMS is the parameter layout, written once. Everything about the parameters derives
+ * from it: the fields of gpt_params_t and gpt_layer_t, the slab order (views are carved in
+ * row order; gradients and AdamW moments share it), gpt_tensors' names, shapes and decay
+ * flags, and gpt_init_random (which draws in row order). Each row is
+ *     KIND(field, name, d0, d1, decay, init)
+ * KIND   ONCE: one tensor. LAYER: one per layer, stacked in the slab (qkvw is (L, C, 3C),
+ *        layer l's at qkvw + l·C·3C) and named "h.<l>.<name>"; the LAYER rows are contiguous
+ *        and in Hugging Face's order within a block. SCORE: score head only (last; the view
+ *        is NULL on an LM head). An expansion passes one macro per kind.
+ * field  the member of gpt_params_t (and of gpt_layer_t for LAYER rows); wte is also the LM
+ *        head (tied)
+ * name   the Hugging Face name (without the "transformer." prefix of score models)
+ * d0, d1 one tensor's shape as model.safetensors holds it: Conv1D weights are (in, out); d1 is
+ *        0 for a 1-dim tensor. Written in V (vocab_size), NPOS (n_positions) and C (n_embd):
+ *        whoever expands d0, d1 defines those three names.
+ * decay  AdamW weight decay applies (the matrices; not biases or LayerNorm)
+ * init   see gpt_init_t
+ * score.weight is (1, C): GPT2ForSequenceClassification with num_labels 1, no bias. */
+#define GPT_PARAMS(ONCE, LAYER, SCORE)                                                             \
+    ONCE(wte,       "wte.weight",         V,     C,     true,  GPT_INIT_NORMAL)                    \
+    ONCE(wpe,       "wpe.weight",         NPOS,  C,     true,  GPT_INIT_NORMAL)                    \
+    LAYER(ln1w,     "ln_1.weight",        C,     0,     false, GPT_INIT_ONES)                      \
+    LAYER(ln1b,     "ln_1.bias",          C,     0,     false, GPT_INIT_ZEROS)                     \
+    LAYER(qkvw,     "attn.c_attn.weight", C,     3 * C, true,  GPT_INIT_NORMAL)                    \
+    LAYER(qkvb,     "attn.c_attn.bias",   3 * C, 0,     false, GPT_INIT_ZEROS)                     \
+    LAYER(attprojw, "attn.c_proj.weight", C,     C,     true,  GPT_INIT_RESIDUAL)                  \
+    LAYER(attprojb, "attn.c_proj.bias",   C,     0,     false, GPT_INIT_ZEROS)                     \
+    LAYER(ln2w,     "ln_2.weight",        C,     0,     false, GPT_INIT_ONES)                      \
+    LAYER(ln2b,     "ln_2.bias",          C,     0,     false, GPT_INIT_ZEROS)                     \
+    LAYER(fcw,      "mlp.c_fc.weight",    C,     4 * C, true,  GPT_INIT_NORMAL)                    \
+    LAYER(fcb,      "mlp.c_fc.bias",      4 * C, 0,     false, GPT_INIT_ZEROS)                     \
+    LAYER(fcprojw,  "mlp.c_proj.weight",  4 * C, C,     true,  GPT_INIT_RESIDUAL)                  \
+    LAYER(fcprojb,  "mlp.c_proj.bias",    C,     0,     false, GPT_INIT_ZEROS)                     \
+    ONCE(lnfw,      "ln_f.weight",        C,     0,     false, GPT_INIT_ONES)                      \
+    ONCE(lnfb,      "ln_f.bias",          C,     0,     false, GPT_INIT_ZEROS)                     \
+    SCORE(scorew,   "score.weight",       1,     C,     true,  GPT_INIT_NORMAL)
+
+#define GPT_PARAM_FIELD_(field, ...) float *field;
+#define GPT_PARAM_SKIP_(...)
+
+/* Named views into one slab (params or grads share this layout), one per GPT_PARAMS row. */
 typedef struct {
-    float *wte;      /* (V, C)       wte.weight — also the LM head */
-    float *wpe;      /* (T_max, C)   wpe.weight */
-    float *ln1w;     /* (L, C)       h.l.ln_1.weight */
-    float *ln1b;     /* (L, C)       h.l.ln_1.bias */
-    float *qkvw;     /* (L, C, 3C)   h.l.attn.c_attn.weight */
-    float *qkvb;     /* (L, 3C)      h.l.attn.c_attn.bias */
-    float *attprojw; /* (L, C, C)    h.l.attn.c_proj.weight */
-    float *attprojb; /* (L, C)       h.l.attn.c_proj.bias */
-    float *ln2w;     /* (L, C)       h.l.ln_2.weight */
-    float *ln2b;     /* (L, C)       h.l.ln_2.bias */
-    float *fcw;      /* (L, C, 4C)   h.l.mlp.c_fc.weight */
-    float *fcb;      /* (L, 4C)      h.l.mlp.c_fc.bias */
-    float *fcprojw;  /* (L, 4C, C)   h.l.mlp.c_proj.weight */
-    float *fcprojb;  /* (L, C)       h.l.mlp.c_proj.bias */
-    float *lnfw;     /* (C)          ln_f.weight */
-    float *lnfb;     /* (C)          ln_f.bias */
-    float *scorew;   /* (C)          score.weight (1, C); NULL for GPT_HEAD_LM */
+    GPT_PARAMS(GPT_PARAM_FIELD_, GPT_PARAM_FIELD_, GPT_PARAM_FIELD_)
 } gpt_params_t;
+
+/* One block's views (layer l of every LAYER row), see gpt_layer. */
+typedef struct {
+    GPT_PARAMS(GPT_PARAM_SKIP_, GPT_PARAM_FIELD_, GPT_PARAM_SKIP_)
+} gpt_layer_t;
 
 /* One Hugging Face tensor as a view into the slabs (see gpt_tensors). */
 typedef struct {
@@ -60,7 +96,7 @@ typedef struct {
     int64_t numel;
     float *param;     /* into the parameter slab */
     float *grad;      /* into the gradient slab; NULL until gpt_alloc(.., training=true) */
-    bool decay;       /* AdamW weight decay applies (tensors with 2 dims; not biases/LN) */
+    bool decay;       /* AdamW weight decay applies (GPT_PARAMS' decay column) */
 } gpt_tensor_t;
 
 typedef struct gpt_acts gpt_acts_t; /* activations; private to gpt.c */
@@ -88,8 +124,9 @@ gpt_model_t *gpt_new(const gpt_config_t *cfg, gpt_head_t head, err_t *err);
 /* Frees everything the model owns and NULLs *model; accepts NULL and *model == NULL. */
 void gpt_destroy(gpt_model_t **model);
 
-/* GPT-2 initialisation from seed: weights N(0, 0.02), residual projections (attn.c_proj,
- * mlp.c_proj) N(0, 0.02/sqrt(2L)), biases 0, LayerNorm weight 1, score.weight N(0, 0.02). */
+/* GPT-2 initialisation from seed, each tensor as GPT_PARAMS' init column says: weights
+ * N(0, 0.02), residual projections (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2L)), biases 0,
+ * LayerNorm weight 1, score.weight N(0, 0.02). One stream, drawn in slab order. */
 void gpt_init_random(gpt_model_t *model, uint64_t seed);
 
 /* Sizes activations once for batches up to B_max × T_max (T_max ≤ n_positions), and the
@@ -99,6 +136,10 @@ void gpt_init_random(gpt_model_t *model, uint64_t seed);
  * allocated (zeroed), stays at the same address for the model's life (the optimizer may hold
  * it). -1 with err set on bad sizes or out of memory; the model is then unchanged. */
 int gpt_alloc(gpt_model_t *model, int64_t B_max, int64_t T_max, bool training, err_t *err);
+
+/* Layer l's views (0 <= l < L) into p, the parameters or gradients of a model with config
+ * cfg (p must be carved: model->grads only once gpt_alloc(training) ran). */
+gpt_layer_t gpt_layer(const gpt_params_t *p, const gpt_config_t *cfg, int64_t l);
 
 /* The model's tensors in Hugging Face order and names (what model.safetensors holds; the
  * ckpt module adds the "transformer." prefix for score models). Writes up to cap entries to

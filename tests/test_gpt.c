@@ -4,6 +4,7 @@
 #include "rng.h"
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,127 @@ START_TEST(test_gpt_init_is_seeded) {
 }
 END_TEST
 
+
+/* Every tensor's values after gpt_init_random, against GPT-2's rule read from its Hugging Face
+ * name (not from GPT_PARAMS, so a wrong row in the table fails here): biases exactly 0,
+ * LayerNorm weights exactly 1, attn.c_proj / mlp.c_proj weights N(0, 0.02/sqrt(2L)), every
+ * other weight (wte, wpe, c_attn, c_fc, score) N(0, 0.02). Sample mean and std of each tensor
+ * must lie within 5 standard errors (σ/sqrt(n) and σ/sqrt(2n)): at C = 256, score.weight's 256
+ * values pin its std to ±22%, the smallest per-layer matrix (65536 values) to ±1.4%, which
+ * tells 0.02/sqrt(2L) = 0.0071 from 0.02/sqrt(L) = 0.01 or 0.02. */
+static const gpt_config_t stats_cfg = {.vocab_size = 512, .n_positions = 64, .n_layer = 4,
+                                       .n_head = 4, .n_embd = 256, .ln_eps = 1e-5f};
+
+static bool ends_with(const char *s, const char *suffix) {
+    const size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+START_TEST(test_gpt_init_statistics) {
+    err_t err = ERR_INIT;
+    const double L = (double)stats_cfg.n_layer;
+    for (int h = 0; h < 2; h++) {
+        gpt_model_t *m = gpt_new(&stats_cfg, (gpt_head_t)h, &err);
+        ck_assert_msg(m, "%s", err.msg);
+        for (int64_t i = 0; i < m->num_params; i++) m->params_mem[i] = NAN; /* all overwritten */
+        gpt_init_random(m, 7);
+        gpt_tensor_t t[64];
+        const int64_t nt = gpt_tensors(m, t, 64);
+        ck_assert_int_eq(nt, 2 + 12 * stats_cfg.n_layer + 2 + h);
+        int64_t normal = 0, zeros = 0, ones = 0, covered = 0;
+        const float *prev = NULL; /* the previous random tensor: no two share a stream */
+        for (int64_t k = 0; k < nt; k++) {
+            const char *name = t[k].name;
+            const float *x = t[k].param;
+            const int64_t n = t[k].numel;
+            covered += n;
+            if (ends_with(name, ".bias") || ends_with(name, "_1.weight") ||
+                ends_with(name, "_2.weight") || ends_with(name, "_f.weight")) {
+                const float want = ends_with(name, ".bias") ? 0.0f : 1.0f;
+                for (int64_t i = 0; i < n; i++)
+                    ck_assert_msg(x[i] == want, "%s[%lld] = %g, want %g", name, (long long)i,
+                                  (double)x[i], (double)want);
+                *(want == 0.0f ? &zeros : &ones) += 1;
+                continue;
+            }
+            const double sigma = ends_with(name, "c_proj.weight") ? 0.02 / sqrt(2.0 * L) : 0.02;
+            double sum = 0.0, sq = 0.0;
+            for (int64_t i = 0; i < n; i++) sum += (double)x[i], sq += (double)x[i] * (double)x[i];
+            const double mean = sum / (double)n, sd = sqrt(sq / (double)n - mean * mean);
+            const double mean_tol = 5.0 * sigma / sqrt((double)n),
+                         sd_tol = 5.0 * sigma / sqrt(2.0 * (double)n);
+            ck_assert_msg(fabs(mean) <= mean_tol, "%s: mean %g, want 0 ± %g", name, mean,
+                          mean_tol);
+            ck_assert_msg(fabs(sd - sigma) <= sd_tol, "%s: std %g, want %g ± %g", name, sd,
+                          sigma, sd_tol);
+            if (prev) ck_assert_msg(memcmp(x, prev, 4 * sizeof(float)), "%s repeats", name);
+            prev = x;
+            normal++;
+        }
+        ck_assert_int_eq(covered, m->num_params);
+        ck_assert_int_eq(normal, 2 + 4 * stats_cfg.n_layer + h);
+        ck_assert_int_eq(ones, 2 * stats_cfg.n_layer + 1);
+        ck_assert_int_eq(zeros, 6 * stats_cfg.n_layer + 1);
+        gpt_destroy(&m);
+    }
+}
+END_TEST
+
+/* gpt_tensors tiles the slab in Hugging Face order and names, and gpt_layer points where it
+ * does, for the parameters and the gradients. */
+START_TEST(test_gpt_layer_matches_tensors) {
+    static const char *const block[12] = {
+        "ln_1.weight",        "ln_1.bias",       "attn.c_attn.weight", "attn.c_attn.bias",
+        "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",       "ln_2.bias",
+        "mlp.c_fc.weight",    "mlp.c_fc.bias",   "mlp.c_proj.weight",  "mlp.c_proj.bias"};
+    err_t err = ERR_INIT;
+    for (int h = 0; h < 2; h++) {
+        gpt_model_t *m = gpt_new(&tiny, (gpt_head_t)h, &err);
+        ck_assert_int_eq(gpt_alloc(m, 1, 4, true, &err), 0);
+        gpt_tensor_t t[64];
+        const int64_t nt = gpt_tensors(m, t, 64), L = tiny.n_layer;
+        ck_assert_str_eq(t[0].name, "wte.weight");
+        ck_assert_str_eq(t[1].name, "wpe.weight");
+        ck_assert_str_eq(t[2 + 12 * L].name, "ln_f.weight");
+        ck_assert_str_eq(t[3 + 12 * L].name, "ln_f.bias");
+        if (h == GPT_HEAD_SCORE) {
+            ck_assert_str_eq(t[nt - 1].name, "score.weight");
+            ck_assert(t[nt - 1].ndim == 2 && t[nt - 1].shape[0] == 1 && t[nt - 1].shape[1] == 48);
+            ck_assert(t[nt - 1].param == m->params.scorew && t[nt - 1].decay);
+        } else {
+            ck_assert_ptr_null(m->params.scorew);
+        }
+        /* every float of the slab belongs to exactly one tensor, same offsets in both slabs */
+        int *owner = calloc((size_t)m->num_params, sizeof *owner);
+        for (int64_t k = 0; k < nt; k++) {
+            const int64_t off = t[k].param - m->params_mem;
+            ck_assert(t[k].grad - m->grads_mem == off);
+            ck_assert(off >= 0 && off + t[k].numel <= m->num_params);
+            ck_assert_int_eq(t[k].numel, t[k].shape[0] * (t[k].ndim == 2 ? t[k].shape[1] : 1));
+            ck_assert_int_eq(t[k].decay, t[k].ndim == 2);
+            for (int64_t i = 0; i < t[k].numel; i++) owner[off + i]++;
+        }
+        for (int64_t i = 0; i < m->num_params; i++) ck_assert_int_eq(owner[i], 1);
+        free(owner);
+        for (int64_t l = 0; l < L; l++) {
+            const gpt_layer_t w = gpt_layer(&m->params, &m->cfg, l),
+                              g = gpt_layer(&m->grads, &m->cfg, l);
+            const float *const wp[12] = {w.ln1w, w.ln1b, w.qkvw, w.qkvb, w.attprojw, w.attprojb,
+                                         w.ln2w, w.ln2b, w.fcw,  w.fcb,  w.fcprojw,  w.fcprojb};
+            const float *const gp[12] = {g.ln1w, g.ln1b, g.qkvw, g.qkvb, g.attprojw, g.attprojb,
+                                         g.ln2w, g.ln2b, g.fcw,  g.fcb,  g.fcprojw,  g.fcprojb};
+            for (int j = 0; j < 12; j++) {
+                const gpt_tensor_t *x = &t[2 + 12 * l + j];
+                char name[64];
+                snprintf(name, sizeof name, "h.%lld.%s", (long long)l, block[j]);
+                ck_assert_str_eq(x->name, name);
+                ck_assert_msg(wp[j] == x->param && gp[j] == x->grad, "gpt_layer: %s", name);
+            }
+        }
+        gpt_destroy(&m);
+    }
+}
+END_TEST
 
 /* ---- compute ------------------------------------------------------------------------------ */
 
@@ -356,6 +478,8 @@ Suite *test_gpt_suite(void) {
     tcase_add_test(tc, test_gpt_tensor_table_covers_slab);
     tcase_add_test(tc, test_gpt_bad_config_is_an_error);
     tcase_add_test(tc, test_gpt_init_is_seeded);
+    tcase_add_test(tc, test_gpt_init_statistics);
+    tcase_add_test(tc, test_gpt_layer_matches_tensors);
     suite_add_tcase(s, tc);
     TCase *tg = tcase_create("compute");
     tcase_add_test(tg, test_gpt_grad_lm_loss);

@@ -496,6 +496,62 @@ START_TEST(test_ops_logsoftmax_large_rows) {
 }
 END_TEST
 
+/* The one-pass log-sum-exp of a row whose chunk maxima change. ops.c reads a row in chunks of
+ * 2048 logits (SOFTMAX_CHUNK) and keeps a running max and sum: a chunk whose max is above the
+ * running one rescales the sum so far by exp(old max - new max), a lower one is rescaled onto
+ * the running max. A periodic row (test_ops_logsoftmax_large_rows) has the same max in every
+ * chunk, so both factors are 1. Here one row rises (every chunk max is a new max) and its
+ * mirror falls (every later chunk is rescaled down), over 5 chunks and a partial one, at
+ * temperature 0.7, where each chunk holds a share of the mass that a dropped or misapplied
+ * rescale would lose (the earlier chunks of the rising row: ~20% of the sum). */
+START_TEST(test_ops_logsoftmax_chunk_max_rises) {
+    enum { CHUNK = 2048, V = 5 * CHUNK + 123, ROWS = 2, PICKS = 4 };
+    const float temperature = 0.7f;
+    float *logits = zeros(ROWS * V);
+    for (int64_t v = 0; v < V; v++) {
+        const float x = 25.0f + 6.0f * (float)v / (float)V + 0.5f * sinf(0.37f * (float)v);
+        logits[v] = x;               /* row 0 rises */
+        logits[2 * V - 1 - v] = x;   /* row 1 is its mirror: falls */
+    }
+    float chunk_max[2][6];
+    for (int r = 0; r < ROWS; r++)
+        for (int64_t c = 0; c * CHUNK < V; c++) {
+            chunk_max[r][c] = -INFINITY;
+            for (int64_t v = c * CHUNK; v < V && v < (c + 1) * CHUNK; v++)
+                chunk_max[r][c] = fmaxf(chunk_max[r][c], logits[r * V + v]);
+        }
+    for (int c = 1; c < 6; c++) /* the premise: rising, resp. falling, chunk maxima */
+        ck_assert(chunk_max[0][c] > chunk_max[0][c - 1] && chunk_max[1][c] < chunk_max[1][c - 1]);
+    /* each row several times, with targets in the first, a middle and the partial last chunk */
+    static const int32_t picks[PICKS] = {0, 3 * CHUNK + 17, V - 60, V - 1};
+    float *in = zeros(ROWS * PICKS * V);
+    int32_t targets[ROWS * PICKS];
+    for (int r = 0; r < ROWS; r++)
+        for (int k = 0; k < PICKS; k++) {
+            memcpy(in + (r * PICKS + k) * V, logits + r * V, V * sizeof(float));
+            targets[r * PICKS + k] = picks[k];
+        }
+    float logp[ROWS * PICKS], lse[ROWS * PICKS];
+    ops_logsoftmax_forward(logp, lse, in, targets, ROWS * PICKS, V, temperature);
+    for (int r = 0; r < ROWS; r++) {
+        const float *x = logits + r * V;
+        double mx = -INFINITY, z = 0.0;
+        for (int64_t v = 0; v < V; v++) mx = fmax(mx, (double)x[v] / 0.7);
+        for (int64_t v = 0; v < V; v++) z += exp((double)x[v] / 0.7 - mx);
+        const double want_lse = mx + log(z);
+        for (int k = 0; k < PICKS; k++) {
+            const int n = r * PICKS + k;
+            const double want = (double)x[picks[k]] / 0.7 - want_lse;
+            ck_assert_msg(fabs((double)lse[n] - want_lse) < 2e-5, "row %d: lse %.7f, want %.7f",
+                          r, (double)lse[n], want_lse);
+            ck_assert_msg(fabs((double)logp[n] - want) < 2e-5, "row %d target %d: logp %.7f, "
+                          "want %.7f", r, (int)picks[k], (double)logp[n], want);
+        }
+    }
+    free(logits), free(in);
+}
+END_TEST
+
 /* A NaN reaching the fast exp (GELU, attention softmax, log-softmax) comes out as NaN, so
  * training sees it in the loss and stops, and the exp's float-to-int step is not undefined
  * behaviour on it (make asan runs this under UBSan). */
@@ -543,6 +599,7 @@ Suite *test_ops_suite(void) {
     tcase_add_test(tc, test_ops_attention_is_causal);
     tcase_add_test(tc, test_ops_logsoftmax_grad);
     tcase_add_test(tc, test_ops_logsoftmax_large_rows);
+    tcase_add_test(tc, test_ops_logsoftmax_chunk_max_rises);
     tcase_add_test(tc, test_ops_nan_propagates);
     tcase_add_test(tc, test_ops_threads);
     suite_add_tcase(s, tc);
