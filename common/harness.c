@@ -31,17 +31,18 @@ typedef struct {
 #define RUN_STATE_SECTIONS 6
 
 typedef struct {
-    char name[32];            /* "" or the section prefix ("value") */
-    gpt_model_t *model;       /* borrowed */
-    optim_t *opt;             /* owned */
-    optim_schedule_t sched;   /* peak and floor of this model; warmup and total the run's */
-    double grad_clip;         /* 0 = off */
-    double last_norm;         /* of the last update (NAN = none yet) */
-    double last_lr;           /* of the last update (NAN = none yet) */
+    char name[32];          /* "" or the section prefix ("value") */
+    gpt_model_t *model;     /* borrowed */
+    optim_t *opt;           /* owned */
+    optim_schedule_t sched; /* peak and floor of this model; warmup and total the run's */
+    double grad_clip;       /* 0 = off */
+    double last_norm;       /* of the last update (NAN = none yet) */
+    double last_lr;         /* of the last update (NAN = none yet) */
     char sec_name[OPTIM_NUM_SECTIONS][80]; /* "value.adam.m", ... */
 } hmodel_t;
 
-#define MAX_SECTIONS (HARNESS_MAX_MODELS * OPTIM_NUM_SECTIONS + RUN_STATE_SECTIONS + HARNESS_MAX_STATE)
+#define MAX_SECTIONS                                                                               \
+    (HARNESS_MAX_MODELS * OPTIM_NUM_SECTIONS + RUN_STATE_SECTIONS + HARNESS_MAX_STATE)
 
 struct harness {
     harness_config_t cfg;
@@ -59,7 +60,7 @@ struct harness {
     int64_t val_step;   /* last step validated (-1) */
     harness_result_t res;
     char key_val[64], key_best[64], key_init[64]; /* "val_loss", "best_val_loss", ... */
-    char path[PATH_CAP]; /* scratch for file names */
+    char path[PATH_CAP];                          /* scratch for file names */
     char best_dir[PATH_CAP];
 };
 
@@ -82,43 +83,73 @@ static harness_setting_t *row(harness_args_t *a, int i) {
 static harness_value_t value_get(const harness_setting_t *s) {
     harness_value_t v = {0};
     switch (s->kind) {
-    case HARNESS_KIND_I64: v.i = *(const int64_t *)s->value; break;
-    case HARNESS_KIND_U64: v.u = *(const uint64_t *)s->value; break;
-    case HARNESS_KIND_F64: v.f = *(const double *)s->value; break;
-    case HARNESS_KIND_STR: v.s = *(const char *const *)s->value; break;
-    case HARNESS_KIND_BOOL: v.b = *(const bool *)s->value; break;
+    case HARNESS_KIND_I64:
+        v.i = *(const int64_t *)s->value;
+        break;
+    case HARNESS_KIND_U64:
+        v.u = *(const uint64_t *)s->value;
+        break;
+    case HARNESS_KIND_F64:
+        v.f = *(const double *)s->value;
+        break;
+    case HARNESS_KIND_STR:
+        v.s = *(const char *const *)s->value;
+        break;
+    case HARNESS_KIND_BOOL:
+        v.b = *(const bool *)s->value;
+        break;
     }
     return v;
 }
 
 static void value_set(const harness_setting_t *s, harness_value_t v) {
     switch (s->kind) {
-    case HARNESS_KIND_I64: *(int64_t *)s->value = v.i; break;
-    case HARNESS_KIND_U64: *(uint64_t *)s->value = v.u; break;
-    case HARNESS_KIND_F64: *(double *)s->value = v.f; break;
-    case HARNESS_KIND_STR: *(const char **)s->value = v.s; break;
-    case HARNESS_KIND_BOOL: *(bool *)s->value = v.b; break;
+    case HARNESS_KIND_I64:
+        *(int64_t *)s->value = v.i;
+        break;
+    case HARNESS_KIND_U64:
+        *(uint64_t *)s->value = v.u;
+        break;
+    case HARNESS_KIND_F64:
+        *(double *)s->value = v.f;
+        break;
+    case HARNESS_KIND_STR:
+        *(const char **)s->value = v.s;
+        break;
+    case HARNESS_KIND_BOOL:
+        *(bool *)s->value = v.b;
+        break;
     }
 }
 
 static bool value_eq(harness_kind_t kind, harness_value_t x, harness_value_t y) {
     switch (kind) {
-    case HARNESS_KIND_I64: return x.i == y.i;
-    case HARNESS_KIND_U64: return x.u == y.u;
-    case HARNESS_KIND_F64: return x.f == y.f; /* exact: a resume must be bit for bit */
-    case HARNESS_KIND_STR: return (!x.s && !y.s) || (x.s && y.s && !strcmp(x.s, y.s));
-    case HARNESS_KIND_BOOL: return x.b == y.b;
+    case HARNESS_KIND_I64:
+        return x.i == y.i;
+    case HARNESS_KIND_U64:
+        return x.u == y.u;
+    case HARNESS_KIND_F64:
+        return x.f == y.f; /* exact: a resume must be bit for bit */
+    case HARNESS_KIND_STR:
+        return (!x.s && !y.s) || (x.s && y.s && !strcmp(x.s, y.s));
+    case HARNESS_KIND_BOOL:
+        return x.b == y.b;
     }
     return false;
 }
 
 static json_t *value_json(harness_kind_t kind, harness_value_t v) {
     switch (kind) {
-    case HARNESS_KIND_I64: return json_integer((json_int_t)v.i);
-    case HARNESS_KIND_U64: return json_integer((json_int_t)v.u);
-    case HARNESS_KIND_F64: return cli_json_number(v.f);
-    case HARNESS_KIND_STR: return v.s ? json_string(v.s) : json_null();
-    case HARNESS_KIND_BOOL: return json_boolean(v.b);
+    case HARNESS_KIND_I64:
+        return json_integer((json_int_t)v.i);
+    case HARNESS_KIND_U64:
+        return json_integer((json_int_t)v.u);
+    case HARNESS_KIND_F64:
+        return cli_json_number(v.f);
+    case HARNESS_KIND_STR:
+        return v.s ? json_string(v.s) : json_null();
+    case HARNESS_KIND_BOOL:
+        return json_boolean(v.b);
     }
     return json_null();
 }
@@ -153,14 +184,24 @@ static int value_from_json(harness_kind_t kind, const json_t *j, harness_value_t
 /* "--batch 8", "--whiten-rewards", "no --val": a value as a command line would give it. */
 static void value_format(char *buf, size_t size, const harness_setting_t *s, harness_value_t v) {
     switch (s->kind) {
-    case HARNESS_KIND_I64: snprintf(buf, size, "--%s %" PRId64, s->flag, v.i); break;
-    case HARNESS_KIND_U64: snprintf(buf, size, "--%s %" PRIu64, s->flag, v.u); break;
-    case HARNESS_KIND_F64: snprintf(buf, size, "--%s %.15g", s->flag, v.f); break;
-    case HARNESS_KIND_STR:
-        if (v.s) snprintf(buf, size, "--%s %s", s->flag, v.s);
-        else snprintf(buf, size, "no --%s", s->flag);
+    case HARNESS_KIND_I64:
+        snprintf(buf, size, "--%s %" PRId64, s->flag, v.i);
         break;
-    case HARNESS_KIND_BOOL: snprintf(buf, size, v.b ? "--%s" : "no --%s", s->flag); break;
+    case HARNESS_KIND_U64:
+        snprintf(buf, size, "--%s %" PRIu64, s->flag, v.u);
+        break;
+    case HARNESS_KIND_F64:
+        snprintf(buf, size, "--%s %.15g", s->flag, v.f);
+        break;
+    case HARNESS_KIND_STR:
+        if (v.s)
+            snprintf(buf, size, "--%s %s", s->flag, v.s);
+        else
+            snprintf(buf, size, "no --%s", s->flag);
+        break;
+    case HARNESS_KIND_BOOL:
+        snprintf(buf, size, v.b ? "--%s" : "no --%s", s->flag);
+        break;
     }
 }
 
@@ -180,7 +221,8 @@ int harness_resume_settings(harness_args_t *a, err_t *err) {
     json_error_t jerr;
     json_t *doc = json_load_file(path, 0, &jerr);
     if (!doc) return err_setf(err, "%s: cannot read the run to resume: %s", path, jerr.text);
-    const json_t *set = json_object_get(doc, "settings"), *defaults = json_object_get(doc, "defaults");
+    const json_t *set = json_object_get(doc, "settings"),
+                 *defaults = json_object_get(doc, "defaults");
     int rc = 0;
     if (!json_is_object(set) || !json_is_array(defaults))
         rc = err_setf(err, "%s: no \"settings\" and \"defaults\" to resume from", path);
@@ -242,20 +284,35 @@ static void shared_rows(harness_args_t *a) {
     memcpy(a->shared, rows, sizeof rows);
 }
 
+/* A range bound as an integer; a bound past int64's range (2^63 as a double) saturates. */
+static int64_t bound_i64(double x) {
+    if (x >= 9223372036854775807.0) return INT64_MAX;
+    if (x <= -9223372036854775807.0) return INT64_MIN;
+    return (int64_t)x;
+}
+
 /* Stores the value of row s from arg (a bad one is a usage error, exit 2). */
 static void parse_row(harness_setting_t *s, const char *prog, const char *arg) {
     char flag[80];
     snprintf(flag, sizeof flag, "--%s", s->flag);
     harness_value_t v = {0};
     switch (s->kind) {
-    case HARNESS_KIND_I64: v.i = cli_arg_i64(prog, flag, arg, (int64_t)s->min, (int64_t)s->max); break;
-    case HARNESS_KIND_U64: v.u = (uint64_t)cli_arg_i64(prog, flag, arg, (int64_t)s->min, (int64_t)s->max); break;
-    case HARNESS_KIND_F64: v.f = cli_arg_f64(prog, flag, arg, s->min, s->max); break;
+    case HARNESS_KIND_I64:
+        v.i = cli_arg_i64(prog, flag, arg, bound_i64(s->min), bound_i64(s->max));
+        break;
+    case HARNESS_KIND_U64:
+        v.u = (uint64_t)cli_arg_i64(prog, flag, arg, bound_i64(s->min), bound_i64(s->max));
+        break;
+    case HARNESS_KIND_F64:
+        v.f = cli_arg_f64(prog, flag, arg, s->min, s->max);
+        break;
     case HARNESS_KIND_STR:
         if (!arg[0]) cli_usage_error(prog, "%s: expected a value", flag);
         v.s = arg;
         break;
-    case HARNESS_KIND_BOOL: v.b = true; break;
+    case HARNESS_KIND_BOOL:
+        v.b = true;
+        break;
     }
     value_set(s, v);
     s->given = true;
@@ -277,9 +334,9 @@ void harness_parse(harness_args_t *a, const char *prog, const char *help, int ar
         s->def = value_get(s);
         s->given = s->defaulted = false;
         if (!s->flag || i == seed_row) continue;
-        lo[k++] = (struct option){s->flag, s->kind == HARNESS_KIND_BOOL ? no_argument
-                                                                          : required_argument,
-                                  NULL, O_ROW + i};
+        lo[k++] =
+            (struct option){s->flag, s->kind == HARNESS_KIND_BOOL ? no_argument : required_argument,
+                            NULL, O_ROW + i};
     }
     const struct option fixed[] = {{"out", required_argument, NULL, O_OUT},
                                    {"resume", no_argument, NULL, O_RESUME},
@@ -609,8 +666,8 @@ static int validate(harness_t *h, err_t *err) {
         if (save_best(h, err)) return -1;
     }
     if (h->progress_on)
-        cli_progress_note(&h->progress, "step %" PRId64 ": val %s %.4f%s", step, h->cfg.metric,
-                          val, best ? " (best: saved to best/)" : "");
+        cli_progress_note(&h->progress, "step %" PRId64 ": val %s %.4f%s", step, h->cfg.metric, val,
+                          best ? " (best: saved to best/)" : "");
     return cli_log_event(h->log, err, "val", "{s:I, s:o, s:b}", "step", (json_int_t)step,
                          h->cfg.metric, cli_json_number(val), "best", best);
 }
@@ -655,8 +712,7 @@ static int train_loop(harness_t *h, bool *stopped, err_t *err) {
     if (*stopped) return 0; /* --stop-at a step already done: nothing to train */
     while (h->step < steps) {
         h->step++;
-        const double lr =
-            h->nmodels > 0 ? optim_lr(&h->models[0].sched, h->step - 1) : (double)NAN;
+        const double lr = h->nmodels > 0 ? optim_lr(&h->models[0].sched, h->step - 1) : (double)NAN;
         harness_step_t o = {.loss = NAN};
         if (h->cfg.hooks.step(h->cfg.hooks.ctx, h, h->step, &o, err)) return -1;
         if (!isfinite(o.loss)) return nonfinite_error(h, "loss", o.loss, err);

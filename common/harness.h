@@ -58,9 +58,9 @@ typedef union {
 } harness_value_t;
 
 typedef struct {
-    const char *flag;    /* long option without "--" ("batch"); NULL = recorded only, never
-                            parsed, checked or restored (a figure the command derived) */
-    const char *key;     /* run.json "settings" key ("batch") */
+    const char *flag; /* long option without "--" ("batch"); NULL = recorded only, never
+                         parsed, checked or restored (a figure the command derived) */
+    const char *key;  /* run.json "settings" key ("batch") */
     harness_kind_t kind;
     void *value;         /* the command's variable, of the kind's type */
     double min, max;     /* accepted range of a number (I64, U64, F64) */
@@ -71,6 +71,7 @@ typedef struct {
 } harness_setting_t;
 
 /* Table rows; the pointer's type is checked against the kind at compile time. */
+// clang-format off
 #define HARNESS_I64(fl, k, ptr, lo, hi)                                                            \
     {.flag = (fl), .key = (k), .kind = HARNESS_KIND_I64, .value = (int64_t *){ptr}, .min = (lo),   \
      .max = (hi)}
@@ -82,10 +83,12 @@ typedef struct {
      .max = (hi)}
 #define HARNESS_STR(fl, k, ptr)                                                                    \
     {.flag = (fl), .key = (k), .kind = HARNESS_KIND_STR, .value = (const char **){ptr}}
-#define HARNESS_BOOL(fl, k, ptr) {.flag = (fl), .key = (k), .kind = HARNESS_KIND_BOOL, .value = (bool *){ptr}}
+#define HARNESS_BOOL(fl, k, ptr)                                                                   \
+    {.flag = (fl), .key = (k), .kind = HARNESS_KIND_BOOL, .value = (bool *){ptr}}
 #define HARNESS_INFO_I64(k, ptr) HARNESS_I64(NULL, k, ptr, 0, 0)
 #define HARNESS_INFO_F64(k, ptr) HARNESS_F64(NULL, k, ptr, 0, 0)
 #define HARNESS_INFO_STR(k, ptr) HARNESS_STR(NULL, k, ptr)
+// clang-format on
 
 /* The flags every training command shares. Settings (recorded, restored by --resume): --lr
  * --lr-min --warmup --weight-decay --grad-clip --eval-every --seed, and --out (recorded, never
@@ -110,13 +113,18 @@ typedef struct {
     harness_setting_t *settings; /* the command's table (borrowed) */
     int nsettings;
     harness_setting_t shared[HARNESS_NSHARED]; /* rows for the fields above */
-    json_t *resumed;             /* OUT/run.json of the run resumed (owns restored strings) */
+    json_t *resumed; /* OUT/run.json of the run resumed (owns restored strings) */
 } harness_args_t;
 
 /* Not given: lr, lr_min, warmup; weight decay 0.1, clip 1, validation every `eval` steps. */
 #define HARNESS_ARGS_INIT(eval)                                                                    \
-    ((harness_args_t){.lr = -1, .lr_min = -1, .warmup = -1, .weight_decay = 0.1, .grad_clip = 1.0, \
-                      .eval_every = (eval), .common = CLI_OPTS_INIT})
+    ((harness_args_t){.lr = -1,                                                                    \
+                      .lr_min = -1,                                                                \
+                      .warmup = -1,                                                                \
+                      .weight_decay = 0.1,                                                         \
+                      .grad_clip = 1.0,                                                            \
+                      .eval_every = (eval),                                                        \
+                      .common = CLI_OPTS_INIT})
 
 /* Parses argv (getopt_long) into a (the shared flags) and the command's settings table, which
  * both must stay where they are until harness_args_release. On --help prints help followed by
@@ -188,12 +196,12 @@ typedef struct {
 } harness_hooks_t;
 
 typedef struct {
-    const char *prog;    /* "sft pretrain": progress label, messages, run.json "command" */
+    const char *prog;     /* "sft pretrain": progress label, messages, run.json "command" */
     harness_args_t *args; /* parsed (harness_parse); borrowed for the harness's lifetime */
-    int64_t steps;       /* steps in the whole run (a resume continues to it) */
-    const char *metric;  /* validation metric: "loss" → results val_loss, best_val_loss,
-                            initial_val_loss and "val" events {"loss": x} */
-    bool higher_better;  /* false: a loss; true: an accuracy, a reward */
+    int64_t steps;        /* steps in the whole run (a resume continues to it) */
+    const char *metric;   /* validation metric: "loss" → results val_loss, best_val_loss,
+                             initial_val_loss and "val" events {"loss": x} */
+    bool higher_better;   /* false: a loss; true: an accuracy, a reward */
     harness_hooks_t hooks;
     /* the data position, saved with every checkpoint into train_state.bin and loaded back
      * into the same memory by a resume (then hooks.restore is called) */
@@ -241,16 +249,16 @@ cli_log_t *harness_log(harness_t *h);
 
 /* What a run ended with (also in run.json "results"). */
 typedef struct {
-    const char *status;  /* "done" or "stopped" (Ctrl-C or --stop-at) */
-    int64_t start_step;  /* step the run started from (0, or the resumed step) */
-    int64_t step;        /* last step done */
-    double loss;         /* training loss of the last step (NAN when no step ran) */
-    double initial_val;  /* metric before the first step of the run (NAN when none) */
-    double val;          /* the latest metric (NAN without validation) */
-    int64_t val_step;    /* the step it was measured at (-1 = none) */
-    double best_val;     /* best of the run, at best_step (NAN / 0 when none) */
+    const char *status; /* "done" or "stopped" (Ctrl-C or --stop-at) */
+    int64_t start_step; /* step the run started from (0, or the resumed step) */
+    int64_t step;       /* last step done */
+    double loss;        /* training loss of the last step (NAN when no step ran) */
+    double initial_val; /* metric before the first step of the run (NAN when none) */
+    double val;         /* the latest metric (NAN without validation) */
+    int64_t val_step;   /* the step it was measured at (-1 = none) */
+    double best_val;    /* best of the run, at best_step (NAN / 0 when none) */
     int64_t best_step;
-    int64_t tokens;      /* tokens processed by this process */
+    int64_t tokens; /* tokens processed by this process */
     double elapsed_s;
     double tokens_per_s;
 } harness_result_t;
@@ -277,8 +285,7 @@ typedef struct {
 
 /* Allocates the buffers and the model's activations and gradients for batches up to
  * B_max × T_max. Release with harness_lm_release. */
-int harness_lm_init(harness_lm_t *lm, gpt_model_t *model, int64_t B_max, int64_t T_max,
-                    err_t *err);
+int harness_lm_init(harness_lm_t *lm, gpt_model_t *model, int64_t B_max, int64_t T_max, err_t *err);
 void harness_lm_release(harness_lm_t *lm);
 /* Mean cross-entropy over the kept targets of the (B, T) batch in lm->inputs/targets (0 when
  * none is kept); when finite, zeroes the gradients and backpropagates it. Allocates nothing. */

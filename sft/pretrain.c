@@ -6,8 +6,8 @@
  * against: a model that learned nothing but frequencies scores it. */
 #include "cli.h"
 #include "data.h"
-#include "sft.h"
 #include "harness.h"
+#include "sft.h"
 #include "tok.h"
 #include <getopt.h>
 #include <inttypes.h>
@@ -246,8 +246,8 @@ static int make_model(pretrain_t *p, const opts_t *o, int64_t T, err_t *err) {
     return 0;
 }
 
-static void summary(const pretrain_t *p, const opts_t *o, const harness_result_t *r,
-                    double unigram, double unigram_train) {
+static void summary(const pretrain_t *p, const opts_t *o, const harness_result_t *r, double unigram,
+                    double unigram_train) {
     const gpt_config_t *c = &p->model->cfg;
     printf("%s: %s %s at step %" PRId64 "/%" PRId64 "\n", PROG, o->args.out, r->status, r->step,
            o->steps);
@@ -260,8 +260,8 @@ static void summary(const pretrain_t *p, const opts_t *o, const harness_result_t
     printf("  speed      %.0f tokens/s over %.1f s\n", r->tokens_per_s, r->elapsed_s);
     printf("  loss       train %.4f", r->loss);
     if (isfinite(r->val))
-        printf(", held-out %.4f nats/token (%.3f bits) at step %" PRId64, r->val,
-               r->val / log(2.0), r->val_step);
+        printf(", held-out %.4f nats/token (%.3f bits) at step %" PRId64, r->val, r->val / log(2.0),
+               r->val_step);
     printf("\n");
     if (r->best_step > 0)
         printf("  best       held-out %.4f at step %" PRId64 " in %s/best\n", r->best_val,
@@ -354,8 +354,8 @@ int sft_cmd_pretrain(int argc, char **argv) {
         .state = {{"data.rng", &p.rng, sizeof p.rng}},
         .nstate = 1,
     };
-    if (harness_lm_init(&p.lm, p.model, o.batch, o.seq, &err) ||
-        !(p.h = harness_new(&hc, &err)) || harness_add_model(p.h, "", p.model, NULL, &err) < 0 ||
+    if (harness_lm_init(&p.lm, p.model, o.batch, o.seq, &err) || !(p.h = harness_new(&hc, &err)) ||
+        harness_add_model(p.h, "", p.model, NULL, &err) < 0 ||
         cli_json_merge(harness_results(p.h), &err, "{s:I, s:I, s:o, s:o}", "train_tokens",
                        (json_int_t)p.train_ids.len, "val_tokens", (json_int_t)p.val_ids.len,
                        "unigram_nats", cli_json_number(unigram), "unigram_bits",

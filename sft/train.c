@@ -158,8 +158,7 @@ static void release(train_t *t) {
 static void summary(const train_t *t, const opts_t *o, const harness_result_t *r) {
     printf("%s: %s %s at step %" PRId64 "/%" PRId64 "\n", PROG, o->args.out, r->status, r->step,
            o->steps);
-    printf("  data       %" PRId64 " demonstrations, %" PRId64 " held-out\n", t->train.n,
-           t->val.n);
+    printf("  data       %" PRId64 " demonstrations, %" PRId64 " held-out\n", t->train.n, t->val.n);
     printf("  speed      %.0f tokens/s over %.1f s\n", r->tokens_per_s, r->elapsed_s);
     printf("  loss       train %.4f", r->loss);
     if (isfinite(r->val)) printf(", held-out %.4f at step %" PRId64, r->val, r->val_step);
@@ -172,7 +171,8 @@ static void summary(const train_t *t, const opts_t *o, const harness_result_t *r
 
 /* Reads the model and the demonstrations and checks them; *T_max is the longest example. */
 static int load(train_t *t, opts_t *o, int64_t *T_max, err_t *err) {
-    t->tokenizer_dir = o->args.resume ? o->args.out : o->base; /* model and tokenizer to start from */
+    t->tokenizer_dir =
+        o->args.resume ? o->args.out : o->base; /* model and tokenizer to start from */
     if (o->args.resume && harness_prepare_out(&o->args, err)) return -1;
     if (sft_model_load(&t->m, t->tokenizer_dir, err)) return -1;
     t->meta = t->m.meta;
@@ -192,7 +192,8 @@ static int load(train_t *t, opts_t *o, int64_t *T_max, err_t *err) {
     if (data_order_init(&t->order, t->train.n, o->args.common.seed, err))
         return err_prefixf(err, "%s: ", o->demos);
     t->B = o->batch;
-    if (!(t->idx = malloc((size_t)o->batch * sizeof *t->idx))) return err_setf(err, "out of memory");
+    if (!(t->idx = malloc((size_t)o->batch * sizeof *t->idx)))
+        return err_setf(err, "out of memory");
     if (!o->steps) o->steps = (o->epochs * t->train.n + o->batch - 1) / o->batch;
     if (o->args.warmup < 0) o->args.warmup = o->steps / 20;
     return 0;

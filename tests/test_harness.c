@@ -230,8 +230,8 @@ START_TEST(test_harness_exact_resume) {
     ck_assert_msg(cmd_run(&e, two, &r, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(r.start_step, 3);
     ck_assert_int_eq(r.step, 6);
-    ck_assert(!memcmp(full->params_mem, e.model->params_mem,
-                      (size_t)full->num_params * sizeof(float)));
+    ck_assert(
+        !memcmp(full->params_mem, e.model->params_mem, (size_t)full->num_params * sizeof(float)));
     if (two)
         ck_assert(!memcmp(full_value->params_mem, e.value->params_mem,
                           (size_t)full->num_params * sizeof(float)));
@@ -310,8 +310,8 @@ START_TEST(test_harness_ctrl_c_saves_and_stops) {
     free(run);
     gpt_model_t *disk = ckpt_load(root, NULL, &err);
     ck_assert_msg(disk, "%s", err.msg);
-    ck_assert(!memcmp(disk->params_mem, c.model->params_mem,
-                      (size_t)disk->num_params * sizeof(float)));
+    ck_assert(
+        !memcmp(disk->params_mem, c.model->params_mem, (size_t)disk->num_params * sizeof(float)));
     gpt_destroy(&disk);
     cmd_release(&c);
     nftw(root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
