@@ -65,7 +65,8 @@ static const preset_t PRESETS[] = {
     "  --grad-clip X     clip the global gradient norm to X (default 1; 0 = off)\n"                \
     "  --eval-every N    validate and checkpoint every N steps (default 100)\n"                    \
     "  --val-batches N   use at most N batches of --val (default 0 = all of it)\n"                 \
-    "  --resume          continue OUT's checkpoint exactly (same options as the first run)\n"      \
+    "  --resume          continue OUT's checkpoint exactly (its run.json restores the other\n"     \
+    "                    options; only --threads, --log and --stop-at may change)\n"               \
     "  --overwrite       replace a checkpoint already in OUT\n"                                    \
     "  --stop-at N       stop after step N and save, as Ctrl-C does (resume later)\n"              \
     "\n"                                                                                           \

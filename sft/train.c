@@ -51,7 +51,8 @@
     "  --weight-decay X  AdamW weight decay on matrices (default 0.1)\n"                           \
     "  --grad-clip X     clip the global gradient norm to X (default 1; 0 = off)\n"                \
     "  --eval-every N    validate and checkpoint every N steps (default 50)\n"                     \
-    "  --resume          continue OUT's checkpoint exactly (same options as the first run)\n"      \
+    "  --resume          continue OUT's checkpoint exactly (its run.json restores the other\n"     \
+    "                    options; only --threads, --log and --stop-at may change)\n"               \
     "  --overwrite       replace a checkpoint already in OUT\n"                                    \
     "  --stop-at N       stop after step N and save, as Ctrl-C does (resume later)\n"              \
     "\n"                                                                                           \
