@@ -6,9 +6,9 @@
  * against: a model that learned nothing but frequencies scores it. */
 #include "cli.h"
 #include "data.h"
+#include "harness.h"
 #include "sft.h"
 #include "tok.h"
-#include "trainer.h"
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -65,7 +65,8 @@ static const preset_t PRESETS[] = {
     "  --grad-clip X     clip the global gradient norm to X (default 1; 0 = off)\n"                \
     "  --eval-every N    validate and checkpoint every N steps (default 100)\n"                    \
     "  --val-batches N   use at most N batches of --val (default 0 = all of it)\n"                 \
-    "  --resume          continue OUT's checkpoint exactly (same options as the first run)\n"      \
+    "  --resume          continue OUT's checkpoint exactly (its run.json restores the other\n"     \
+    "                    options; only --threads, --log and --stop-at may change)\n"               \
     "  --overwrite       replace a checkpoint already in OUT\n"                                    \
     "  --stop-at N       stop after step N and save, as Ctrl-C does (resume later)\n"              \
     "\n"                                                                                           \
@@ -74,25 +75,13 @@ static const preset_t PRESETS[] = {
     "\n"
 
 typedef struct {
-    const char *corpus, *val, *out, *tokenizer;
-    const preset_t *preset;
+    const char *corpus, *val, *tokenizer, *config;
     int64_t vocab_size, steps, batch, seq, val_batches;
-    trainer_flags_t train; /* --lr, --warmup, --eval-every, --resume, ... */
-    cli_opts_t common;
+    /* recorded in run.json "settings" only: the model's shape */
+    int64_t n_vocab, n_embd, n_layer, n_head, n_positions, num_params;
+    const preset_t *preset;
+    harness_args_t args; /* --out, --lr, --warmup, --eval-every, --resume, --seed, ... */
 } opts_t;
-
-enum {
-    O_CORPUS = 0x100,
-    O_VAL,
-    O_OUT,
-    O_CONFIG,
-    O_VOCAB,
-    O_TOKENIZER,
-    O_STEPS,
-    O_BATCH,
-    O_SEQ,
-    O_VAL_BATCHES,
-};
 
 static const preset_t *preset_find(const char *name) {
     for (int i = 0; i < NPRESETS; i++)
@@ -100,107 +89,71 @@ static const preset_t *preset_find(const char *name) {
     return NULL;
 }
 
-static void parse(opts_t *o, int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"corpus", required_argument, NULL, O_CORPUS},
-        {"val", required_argument, NULL, O_VAL},
-        {"out", required_argument, NULL, O_OUT},
-        {"config", required_argument, NULL, O_CONFIG},
-        {"vocab-size", required_argument, NULL, O_VOCAB},
-        {"tokenizer", required_argument, NULL, O_TOKENIZER},
-        {"steps", required_argument, NULL, O_STEPS},
-        {"batch", required_argument, NULL, O_BATCH},
-        {"seq", required_argument, NULL, O_SEQ},
-        {"val-batches", required_argument, NULL, O_VAL_BATCHES},
-        TRAINER_LONGOPTS,
-        CLI_COMMON_LONGOPTS,
-        {0},
-    };
-    *o = (opts_t){.preset = preset_find("small"),
-                  .steps = 1000,
-                  .train = TRAINER_FLAGS_INIT(100),
-                  .common = CLI_OPTS_INIT};
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (cli_opts_handle(&o->common, PROG, c, optarg, argv)) continue;
-        if (trainer_flag(&o->train, PROG, c, optarg)) continue;
-        switch (c) {
-        case O_CORPUS:
-            o->corpus = optarg;
-            break;
-        case O_VAL:
-            o->val = optarg;
-            break;
-        case O_OUT:
-            o->out = optarg;
-            break;
-        case O_CONFIG:
-            if (!(o->preset = preset_find(optarg)))
-                cli_usage_error(PROG, "--config: unknown '%s' (tiny, small, medium, gpt2)", optarg);
-            break;
-        case O_VOCAB:
-            o->vocab_size = cli_arg_i64(PROG, "--vocab-size", optarg, 257, 1 << 20);
-            break;
-        case O_TOKENIZER:
-            o->tokenizer = optarg;
-            break;
-        case O_STEPS:
-            o->steps = cli_arg_i64(PROG, "--steps", optarg, 1, INT64_C(1) << 40);
-            break;
-        case O_BATCH:
-            o->batch = cli_arg_i64(PROG, "--batch", optarg, 1, 1 << 16);
-            break;
-        case O_SEQ:
-            o->seq = cli_arg_i64(PROG, "--seq", optarg, 1, 1 << 20);
-            break;
-        case O_VAL_BATCHES:
-            o->val_batches = cli_arg_i64(PROG, "--val-batches", optarg, 0, INT64_C(1) << 40);
-            break;
-        default:
-            cli_usage_error(PROG, "unexpected option");
-        }
-    }
-    if (o->common.help) {
-        fputs(HELP CLI_COMMON_HELP, stdout);
-        exit(0);
-    }
-    cli_no_positional(PROG, argc, argv);
+/* Parses argv into o through the settings table set (which must outlive o's use: a resume
+ * restores through it), then fills in the defaults that depend on other settings. */
+static void parse(opts_t *o, harness_setting_t *set, int nset, int argc, char **argv) {
+    harness_parse(&o->args, PROG, HELP, argc, argv, set, nset);
+    if (!(o->preset = preset_find(o->config)))
+        cli_usage_error(PROG, "--config: unknown '%s' (tiny, small, medium, gpt2)", o->config);
     cli_require(PROG, "--corpus", o->corpus);
-    cli_require(PROG, "--out", o->out);
     if (o->vocab_size && o->tokenizer)
         cli_usage_error(PROG, "--vocab-size and --tokenizer exclude each other");
-    if (!o->train.resume && !o->vocab_size && !o->tokenizer)
+    if (!o->args.resume && !o->vocab_size && !o->tokenizer)
         cli_usage_error(PROG, "--vocab-size N or --tokenizer DIR is required");
-    if (o->train.resume && o->train.overwrite)
-        cli_usage_error(PROG, "--resume and --overwrite exclude each other");
     if (!o->batch) o->batch = o->preset->batch;
-    if (o->train.lr < 0) o->train.lr = o->preset->lr;
-    if (o->train.lr_min < 0) o->train.lr_min = o->train.lr / 10;
-    if (o->train.warmup < 0) o->train.warmup = o->steps / 20;
+    if (o->args.lr < 0) o->args.lr = o->preset->lr;
+    if (o->args.lr_min < 0) o->args.lr_min = o->args.lr / 10;
+    if (o->args.warmup < 0) o->args.warmup = o->steps / 20;
 }
 
-/* ---- data ------------------------------------------------------------------------------- */
+/* ---- data and loss ------------------------------------------------------------------- */
 
+/* Everything the run holds, released in one place; the harness hooks' context. */
 typedef struct {
+    tok_t *tok;
+    char *corpus_text;
+    size_t corpus_len;
+    tok_ids_t train_ids, val_ids;
+    gpt_model_t *model;
+    harness_lm_t lm; /* batch buffers of B x T */
     data_stream_t train, val;
     rng_t rng;           /* window starts: the data position train_state.bin keeps */
-    int64_t val_batches; /* of val actually used */
-} pretrain_data_t;
+    int64_t val_batches; /* of val actually used (0 = no validation) */
+    ckpt_meta_t meta;
+    const char *tokenizer_dir; /* vocab.json + merges.txt copied into checkpoints (may be OUT) */
+    harness_t *h;
+} pretrain_t;
 
-static void train_batch(void *ctx, int32_t *inputs, int32_t *targets, int64_t *B, int64_t *T) {
-    pretrain_data_t *d = ctx;
-    data_stream_sample(&d->train, &d->rng, inputs, targets);
-    *B = d->train.B;
-    *T = d->train.T;
+/* One update on a random batch of windows: next-token loss on every position. */
+static int step_hook(void *ctx, harness_t *h, int64_t step, harness_step_t *out, err_t *err) {
+    pretrain_t *p = ctx;
+    (void)step;
+    data_stream_sample(&p->train, &p->rng, p->lm.inputs, p->lm.targets);
+    out->tokens = p->train.B * p->train.T;
+    out->loss = harness_lm_backward(&p->lm, p->train.B, p->train.T);
+    return isfinite(out->loss) ? harness_update(h, 0, err) : 0;
 }
 
-static void val_batch(void *ctx, int64_t i, int32_t *inputs, int32_t *targets, int64_t *B,
-                      int64_t *T) {
-    pretrain_data_t *d = ctx;
-    if (i == 0) d->val.pos = 0; /* the same windows every validation */
-    data_stream_next(&d->val, inputs, targets);
-    *B = d->val.B;
-    *T = d->val.T;
+/* Mean next-token loss over the same held-out windows every time (-Σ log p / kept, double). */
+static int validate_hook(void *ctx, harness_t *h, double *loss, err_t *err) {
+    pretrain_t *p = ctx;
+    (void)h, (void)err;
+    double sum = 0.0;
+    int64_t kept = 0;
+    p->val.pos = 0;
+    for (int64_t i = 0; i < p->val_batches; i++) {
+        data_stream_next(&p->val, p->lm.inputs, p->lm.targets);
+        int64_t k;
+        sum += harness_lm_logprob(&p->lm, p->val.B, p->val.T, &k);
+        kept += k;
+    }
+    *loss = kept > 0 ? -sum / (double)kept : (double)NAN;
+    return 0;
+}
+
+static int save_hook(void *ctx, const char *dir, err_t *err) {
+    const pretrain_t *p = ctx;
+    return ckpt_save(dir, p->model, &p->meta, p->tokenizer_dir, err);
 }
 
 /* Reads and tokenizes a text file ("<|endoftext|>" becomes the end-of-text id). */
@@ -243,32 +196,20 @@ static int unigram_entropy(const tok_ids_t *train, const tok_ids_t *val, int64_t
 
 /* ---- the command ------------------------------------------------------------------------ */
 
-/* Everything the run holds, released in one place. */
-typedef struct {
-    tok_t *tok;
-    char *corpus_text;
-    size_t corpus_len;
-    tok_ids_t train_ids, val_ids;
-    gpt_model_t *model;
-    pretrain_data_t data;
-    cli_run_t run;
-    cli_log_t *log;
-} pretrain_t;
-
 static void release(pretrain_t *p) {
+    harness_destroy(&p->h);
+    harness_lm_release(&p->lm);
     tok_destroy(&p->tok);
     free(p->corpus_text);
     tok_ids_release(&p->train_ids);
     tok_ids_release(&p->val_ids);
     gpt_destroy(&p->model);
-    cli_run_release(&p->run);
-    cli_log_close(&p->log);
 }
 
 /* The tokenizer: OUT's when resuming, DIR's with --tokenizer, else trained on the corpus. */
 static int load_tokenizer(pretrain_t *p, const opts_t *o, err_t *err) {
-    if (o->train.resume || o->tokenizer) {
-        p->tok = tok_load(o->train.resume ? o->out : o->tokenizer, err);
+    if (o->args.resume || o->tokenizer) {
+        p->tok = tok_load(o->args.resume ? o->args.out : o->tokenizer, err);
         return p->tok ? 0 : -1;
     }
     if (data_read_file(o->corpus, &p->corpus_text, &p->corpus_len, err)) return -1;
@@ -282,13 +223,13 @@ static int load_tokenizer(pretrain_t *p, const opts_t *o, err_t *err) {
 /* The starting model: OUT's last checkpoint on --resume, else the preset at random init. */
 static int make_model(pretrain_t *p, const opts_t *o, int64_t T, err_t *err) {
     const int64_t V = tok_vocab_size(p->tok);
-    if (o->train.resume) {
-        if (!(p->model = ckpt_load(o->out, NULL, err))) return -1;
+    if (o->args.resume) {
+        if (!(p->model = ckpt_load(o->args.out, NULL, err))) return -1;
         if (p->model->cfg.vocab_size != V || p->model->head != GPT_HEAD_LM)
             return err_setf(err,
                             "%s: the model does not match its tokenizer (vocab %" PRId64
                             ", tokenizer %" PRId64 ")",
-                            o->out, p->model->cfg.vocab_size, V);
+                            o->args.out, p->model->cfg.vocab_size, V);
     } else {
         const preset_t *s = o->preset;
         const gpt_config_t cfg = {.vocab_size = V,
@@ -298,7 +239,7 @@ static int make_model(pretrain_t *p, const opts_t *o, int64_t T, err_t *err) {
                                   .n_embd = s->n_embd,
                                   .ln_eps = 1e-5f};
         if (!(p->model = gpt_new(&cfg, GPT_HEAD_LM, err))) return -1;
-        gpt_init_random(p->model, o->common.seed);
+        gpt_init_random(p->model, o->args.common.seed);
     }
     if (T > p->model->cfg.n_positions)
         return err_setf(err, "--seq %" PRId64 " is longer than the model's context (%" PRId64 ")",
@@ -306,29 +247,10 @@ static int make_model(pretrain_t *p, const opts_t *o, int64_t T, err_t *err) {
     return 0;
 }
 
-static void settings(pretrain_t *p, const opts_t *o, int64_t T, const char *tokenizer_dir,
-                     err_t *err) {
-    const gpt_config_t *c = &p->model->cfg;
-    cli_json_merge(p->run.settings, err,
-                   "{s:s, s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f,"
-                   " s:I, s:f, s:f, s:I, s:I, s:b, s:I}",
-                   "corpus", o->corpus, "val", o->val ? json_string(o->val) : json_null(), "out",
-                   o->out, "config", o->train.resume ? "(from checkpoint)" : o->preset->name,
-                   "tokenizer", tokenizer_dir, "vocab_size", (json_int_t)c->vocab_size, "n_embd",
-                   (json_int_t)c->n_embd, "n_layer", (json_int_t)c->n_layer, "n_head",
-                   (json_int_t)c->n_head, "n_positions", (json_int_t)c->n_positions, "steps",
-                   (json_int_t)o->steps, "batch", (json_int_t)o->batch, "seq", (json_int_t)T, "lr",
-                   o->train.lr, "lr_min", o->train.lr_min, "warmup", (json_int_t)o->train.warmup,
-                   "weight_decay", o->train.weight_decay, "grad_clip", o->train.grad_clip,
-                   "eval_every", (json_int_t)o->train.eval_every, "val_batches",
-                   (json_int_t)p->data.val_batches, "resume", o->train.resume, "num_params",
-                   (json_int_t)p->model->num_params);
-}
-
-static void summary(const pretrain_t *p, const opts_t *o, const trainer_result_t *r, double unigram,
+static void summary(const pretrain_t *p, const opts_t *o, const harness_result_t *r, double unigram,
                     double unigram_train) {
     const gpt_config_t *c = &p->model->cfg;
-    printf("%s: %s %s at step %" PRId64 "/%" PRId64 "\n", PROG, o->out, r->status, r->step,
+    printf("%s: %s %s at step %" PRId64 "/%" PRId64 "\n", PROG, o->args.out, r->status, r->step,
            o->steps);
     printf("  model      %.2fM parameters (d %" PRId64 ", %" PRId64 " layers, %" PRId64
            " heads, context %" PRId64 ", vocab %" PRId64 ")\n",
@@ -338,107 +260,119 @@ static void summary(const pretrain_t *p, const opts_t *o, const trainer_result_t
            p->val_ids.len);
     printf("  speed      %.0f tokens/s over %.1f s\n", r->tokens_per_s, r->elapsed_s);
     printf("  loss       train %.4f", r->loss);
-    if (isfinite(r->val_loss))
-        printf(", held-out %.4f nats/token (%.3f bits) at step %" PRId64, r->val_loss,
-               r->val_loss / log(2.0), r->val_step);
+    if (isfinite(r->val))
+        printf(", held-out %.4f nats/token (%.3f bits) at step %" PRId64, r->val, r->val / log(2.0),
+               r->val_step);
     printf("\n");
     if (r->best_step > 0)
-        printf("  best       held-out %.4f at step %" PRId64 " in %s/best\n", r->best_val_loss,
-               r->best_step, o->out);
+        printf("  best       held-out %.4f at step %" PRId64 " in %s/best\n", r->best_val,
+               r->best_step, o->args.out);
     if (isfinite(unigram))
         printf("  unigram    held-out tokens under the training unigram: %.4f nats/token (%.3f "
                "bits); training unigram entropy %.4f nats\n",
                unigram, unigram / log(2.0), unigram_train);
 }
 
+/* Tokenizes the corpus (and --val) into the data streams; the unigram baseline. */
+static int load_data(pretrain_t *p, const opts_t *o, double *unigram, double *unigram_train,
+                     err_t *err) {
+    const int64_t seq = o->seq;
+    if (p->corpus_text) {
+        if (tok_encode(p->tok, p->corpus_text, (int64_t)p->corpus_len, true, &p->train_ids, err))
+            return err_prefixf(err, "%s: ", o->corpus);
+        free(p->corpus_text);
+        p->corpus_text = NULL;
+    } else if (tokenize_file(p->tok, o->corpus, &p->train_ids, NULL, NULL, err)) {
+        return -1;
+    }
+    if (data_stream_init(&p->train, p->train_ids.ids, p->train_ids.len, o->batch, seq, err))
+        return err_prefixf(err, "%s: ", o->corpus);
+    if (!o->val) return 0;
+    if (tokenize_file(p->tok, o->val, &p->val_ids, NULL, NULL, err) ||
+        data_stream_init(&p->val, p->val_ids.ids, p->val_ids.len, o->batch, seq, err))
+        return -1;
+    p->val_batches = data_stream_batches(&p->val);
+    if (o->val_batches && o->val_batches < p->val_batches) p->val_batches = o->val_batches;
+    return unigram_entropy(&p->train_ids, &p->val_ids, tok_vocab_size(p->tok), unigram,
+                           unigram_train, err);
+}
+
 int sft_cmd_pretrain(int argc, char **argv) {
-    opts_t o;
-    parse(&o, argc, argv);
-    cli_threads_apply(o.common.threads);
+    opts_t o = {.config = "small", .steps = 1000, .args = HARNESS_ARGS_INIT(100)};
+    const double big = (double)(INT64_C(1) << 40);
+    harness_setting_t set[] = {
+        HARNESS_STR("corpus", "corpus", &o.corpus),
+        HARNESS_STR("val", "val", &o.val),
+        HARNESS_STR("config", "config", &o.config),
+        HARNESS_I64("vocab-size", "vocab_size", &o.vocab_size, 257, 1 << 20),
+        HARNESS_STR("tokenizer", "tokenizer", &o.tokenizer),
+        HARNESS_I64("steps", "steps", &o.steps, 1, big),
+        HARNESS_I64("batch", "batch", &o.batch, 1, 1 << 16),
+        HARNESS_I64("seq", "seq", &o.seq, 1, 1 << 20),
+        HARNESS_I64("val-batches", "val_batches", &o.val_batches, 0, big),
+        HARNESS_INFO_I64("n_vocab", &o.n_vocab),
+        HARNESS_INFO_I64("n_embd", &o.n_embd),
+        HARNESS_INFO_I64("n_layer", &o.n_layer),
+        HARNESS_INFO_I64("n_head", &o.n_head),
+        HARNESS_INFO_I64("n_positions", &o.n_positions),
+        HARNESS_INFO_I64("num_params", &o.num_params),
+    };
+    parse(&o, set, (int)(sizeof set / sizeof set[0]), argc, argv);
+    cli_threads_apply(o.args.common.threads);
     err_t err = ERR_INIT;
     pretrain_t p = {0};
-    const int64_t T = o.seq;
     /* 1. read and check everything; nothing is written before this block ends */
     if (load_tokenizer(&p, &o, &err)) cli_die(PROG, "%s", err.msg);
     if (tok_eot_id(p.tok) < 0) cli_die(PROG, "the tokenizer has no \"<|endoftext|>\" token");
-    if (make_model(&p, &o, T ? T : (o.train.resume ? 1 : o.preset->n_positions), &err))
+    if (make_model(&p, &o, o.seq ? o.seq : (o.args.resume ? 1 : o.preset->n_positions), &err))
         cli_die(PROG, "%s", err.msg);
-    const int64_t seq = T ? T : p.model->cfg.n_positions;
-    if (p.corpus_text) {
-        if (tok_encode(p.tok, p.corpus_text, (int64_t)p.corpus_len, true, &p.train_ids, &err))
-            cli_die(PROG, "%s: %s", o.corpus, err.msg);
-        free(p.corpus_text);
-        p.corpus_text = NULL;
-    } else if (tokenize_file(p.tok, o.corpus, &p.train_ids, NULL, NULL, &err)) {
-        cli_die(PROG, "%s", err.msg);
-    }
-    if (data_stream_init(&p.data.train, p.train_ids.ids, p.train_ids.len, o.batch, seq, &err))
-        cli_die(PROG, "%s: %s", o.corpus, err.msg);
+    const gpt_config_t *c = &p.model->cfg;
+    if (!o.seq) o.seq = c->n_positions;
+    o.n_vocab = c->vocab_size, o.n_embd = c->n_embd, o.n_layer = c->n_layer;
+    o.n_head = c->n_head, o.n_positions = c->n_positions, o.num_params = p.model->num_params;
     double unigram = NAN, unigram_train = NAN;
-    if (o.val) {
-        if (tokenize_file(p.tok, o.val, &p.val_ids, NULL, NULL, &err) ||
-            data_stream_init(&p.data.val, p.val_ids.ids, p.val_ids.len, o.batch, seq, &err))
-            cli_die(PROG, "%s", err.msg);
-        p.data.val_batches = data_stream_batches(&p.data.val);
-        if (o.val_batches && o.val_batches < p.data.val_batches) p.data.val_batches = o.val_batches;
-        if (unigram_entropy(&p.train_ids, &p.val_ids, tok_vocab_size(p.tok), &unigram,
-                            &unigram_train, &err))
-            cli_die(PROG, "%s", err.msg);
-    }
-    if (trainer_prepare_out(o.out, o.train.resume, o.train.overwrite, &err))
-        cli_die(PROG, "%s", err.msg);
+    if (load_data(&p, &o, &unigram, &unigram_train, &err)) cli_die(PROG, "%s", err.msg);
+    if (harness_prepare_out(&o.args, &err)) cli_die(PROG, "%s", err.msg);
 
     /* 2. write the tokenizer, then train */
-    const char *tokenizer_dir = o.tokenizer ? o.tokenizer : o.out;
-    if (!o.train.resume && !o.tokenizer &&
-        (trainer_mkdirs(o.out, &err) || tok_save(p.tok, o.out, &err)))
+    p.tokenizer_dir = o.tokenizer ? o.tokenizer : o.args.out;
+    if (!o.args.resume && !o.tokenizer &&
+        (harness_mkdirs(o.args.out, &err) || tok_save(p.tok, o.args.out, &err)))
         cli_die(PROG, "%s", err.msg);
-    rng_seed(&p.data.rng, o.common.seed ^ DATA_RNG_TAG);
-    trainer_data_t data = {.ctx = &p.data,
-                           .train_batch = train_batch,
-                           .val_batch = val_batch,
-                           .val_batches = p.data.val_batches,
-                           .n_state = 1,
-                           .state = {{"data.rng", &p.data.rng, sizeof p.data.rng}}};
-    trainer_config_t cfg = {.prog = PROG,
-                            .out_dir = o.out,
-                            .tokenizer_dir = tokenizer_dir,
-                            .meta = ckpt_meta_default(),
-                            .steps = o.steps,
-                            .stop_at = o.train.stop_at,
-                            .B_max = o.batch,
-                            .T_max = seq,
-                            .optim = optim_config_default(),
-                            .lr = o.train.lr,
-                            .lr_min = o.train.lr_min,
-                            .warmup = o.train.warmup,
-                            .grad_clip = o.train.grad_clip,
-                            .eval_every = o.train.eval_every,
-                            .resume = o.train.resume,
-                            .seed = o.common.seed};
-    cfg.optim.weight_decay = o.train.weight_decay;
-    snprintf(cfg.meta.template_name, sizeof cfg.meta.template_name, "%s", DATA_TEMPLATE_NAME);
-    cfg.meta.eos_id = cfg.meta.pad_id = tok_eot_id(p.tok);
-
-    if (cli_run_init(&p.run, PROG, argc, argv, &o.common, &err)) cli_die(PROG, "%s", err.msg);
-    settings(&p, &o, seq, tokenizer_dir, &err);
-    cli_json_merge(p.run.results, &err, "{s:I, s:I, s:o, s:o}", "train_tokens",
-                   (json_int_t)p.train_ids.len, "val_tokens", (json_int_t)p.val_ids.len,
-                   "unigram_nats", cli_json_number(unigram), "unigram_bits",
-                   cli_json_number(unigram / log(2.0)));
-    if (err_isset(&err)) cli_die(PROG, "run.json: %s", err.msg);
-    if (!(p.log = cli_log_open(o.common.log_path, o.train.resume, &err))) {
-        if (err_isset(&err)) cli_die(PROG, "%s", err.msg);
-    }
+    rng_seed(&p.rng, o.args.common.seed ^ DATA_RNG_TAG);
+    p.meta = ckpt_meta_default();
+    snprintf(p.meta.template_name, sizeof p.meta.template_name, "%s", DATA_TEMPLATE_NAME);
+    p.meta.eos_id = p.meta.pad_id = tok_eot_id(p.tok);
+    const harness_config_t hc = {
+        .prog = PROG,
+        .args = &o.args,
+        .steps = o.steps,
+        .metric = "loss",
+        .hooks = {.ctx = &p,
+                  .step = step_hook,
+                  .validate = p.val_batches > 0 ? validate_hook : NULL,
+                  .save = save_hook},
+        .state = {{"data.rng", &p.rng, sizeof p.rng}},
+        .nstate = 1,
+    };
+    if (harness_lm_init(&p.lm, p.model, o.batch, o.seq, &err) || !(p.h = harness_new(&hc, &err)) ||
+        harness_add_model(p.h, "", p.model, NULL, &err) < 0 ||
+        cli_json_merge(harness_results(p.h), &err, "{s:I, s:I, s:o, s:o}", "train_tokens",
+                       (json_int_t)p.train_ids.len, "val_tokens", (json_int_t)p.val_ids.len,
+                       "unigram_nats", cli_json_number(unigram), "unigram_bits",
+                       cli_json_number(unigram / log(2.0))))
+        cli_die(PROG, "%s", err.msg);
     if (isfinite(unigram))
         fprintf(stderr, "%s: unigram baseline on %s: %.4f nats/token (%.3f bits)\n", PROG, o.val,
                 unigram, unigram / log(2.0));
-    trainer_result_t r;
-    if (trainer_run(&cfg, p.model, &data, &p.run, p.log, &r, &err)) {
+    harness_result_t r;
+    if (harness_run(p.h, &r, &err)) {
         release(&p);
+        harness_args_release(&o.args);
         cli_die(PROG, "%s", err.msg);
     }
     summary(&p, &o, &r, unigram, unigram_train);
     release(&p);
+    harness_args_release(&o.args);
     return 0;
 }

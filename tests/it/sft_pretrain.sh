@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # sft pretrain on the tiny world: trains a vocabulary and a tiny model; the held-out loss falls
 # below the unigram baseline; OUT and OUT/best hold complete model directories and run.json;
-# --stop-at + --resume and Ctrl-C + --resume give the same bytes as an uninterrupted run;
+# --stop-at + --resume and Ctrl-C + --resume give the same bytes as an uninterrupted run, and
+# --resume needs none of the first run's flags (one given with another value is refused);
 # a NaN loss stops with exit 1 and the last good checkpoint intact; usage errors exit 2.
 set -euo pipefail
 : "${BIN:?BIN must be the absolute path of build/bin}"
@@ -59,6 +60,24 @@ grep -q '"status": "stopped"' b/run.json || fail "stop-at: run.json status"
 cmp a/model.safetensors b/model.safetensors || fail "resume: model differs"
 cmp a/best/model.safetensors b/best/model.safetensors || fail "resume: best model differs"
 cmp a/train_state.bin b/train_state.bin || fail "resume: train_state.bin differs"
+
+# --resume restores every setting of run.json: none of the first run's flags is needed, and
+# the result is the uninterrupted run's bytes; a flag given again must keep its value
+"$BIN/sft" pretrain "${ARGS[@]}" --vocab-size 1024 --out e --stop-at 33 >e.out 2>&1
+rc=0; "$BIN/sft" pretrain --corpus w/corpus.train.txt --out e --resume --batch 4 2>err.txt || rc=$?
+[ $rc -eq 2 ] && grep -q -- '--batch 4 differs from the run being resumed (--batch 8 in e/run.json)' \
+    err.txt || fail "resume --batch 4: exit $rc: $(cat err.txt)"
+rc=0; "$BIN/sft" pretrain --out e --resume --lr 0.01 2>err.txt || rc=$?
+[ $rc -eq 2 ] && grep -q -- '--lr 0.01 differs .*(--lr 0.003 in' err.txt ||
+    fail "resume --lr: exit $rc: $(cat err.txt)"
+cmp -s b/model.safetensors e/model.safetensors && fail "refused resumes changed the checkpoint"
+"$BIN/sft" pretrain --corpus w/corpus.train.txt --out e --resume --threads 1 >>e.out 2>&1 ||
+    fail "bare resume: $(tail -3 e.out)"
+grep -q '"status": "done"' e/run.json || fail "bare resume: run.json status"
+cmp a/model.safetensors e/model.safetensors || fail "bare resume: model differs"
+cmp a/train_state.bin e/train_state.bin || fail "bare resume: train_state.bin differs"
+rc=0; "$BIN/sft" pretrain --out nothing-here --resume 2>err.txt || rc=$?
+[ $rc -eq 1 ] && grep -q 'nothing-here/run.json' err.txt || fail "resume of no run: exit $rc"
 
 # Ctrl-C stops after a step, saves, exits 0; resuming to step 40 gives the bytes of a run
 # that stopped at step 40 by itself (both have the same long schedule)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sft train on the tiny world: world -> pretrain (tiny, trained vocabulary) -> SFT. The held-out
 # demo loss falls below the base model's; OUT and OUT/best are complete; --stop-at + --resume
-# gives the bytes of an uninterrupted run; every bad demonstrations line (not JSON, not an
+# (with or without the first run's flags) gives the bytes of an uninterrupted run; every bad demonstrations line (not JSON, not an
 # object, a missing field, a wrong type, too long for the context) is "sft: error: FILE:LINE:"
 # with exit 1 and nothing written; usage errors exit 2.
 set -euo pipefail
@@ -73,7 +73,13 @@ rc=0; "$BIN/sft" train "${ARGS[@]}" --out b 2>err.txt || rc=$?
 cmp a/model.safetensors b/model.safetensors || fail "resume: model differs"
 cmp a/best/model.safetensors b/best/model.safetensors || fail "resume: best model differs"
 cmp a/train_state.bin b/train_state.bin || fail "resume: train_state.bin differs"
-# a resume with another batch shape is refused
+# a resume with another batch is refused, naming both values (exit 2: the command line)
 rc=0; "$BIN/sft" train "${ARGS[@]}" --out b --resume --batch 4 2>err.txt || rc=$?
-[ $rc -eq 1 ] && grep -q -- '--resume needs the same' err.txt || fail "resume shape: exit $rc"
+[ $rc -eq 2 ] && grep -q -- '--batch 4 differs from the run being resumed (--batch 16 in b/run.json)' \
+    err.txt || fail "resume --batch 4: exit $rc: $(cat err.txt)"
+# --resume alone restores every setting (--base, --demos, --steps, ...) and continues exactly
+"$BIN/sft" train "${ARGS[@]}" --out c --stop-at 17 >c.out 2>&1
+"$BIN/sft" train --out c --resume --threads 1 >>c.out 2>&1 || fail "bare resume: $(tail -3 c.out)"
+cmp a/model.safetensors c/model.safetensors || fail "bare resume: model differs"
+cmp a/train_state.bin c/train_state.bin || fail "bare resume: train_state.bin differs"
 echo "ok"
