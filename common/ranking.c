@@ -13,8 +13,9 @@ static const char *skip_spaces(const char *p) {
 /* A completion number 1..k at *p; -1 with err set otherwise. */
 static int completion_number(const char **p, int k, const char *after, err_t *err) {
     if (!isdigit((unsigned char)**p)) {
-        if (!**p) return err_setf(err, "expected a completion number%s%s, got the end of the line",
-                                  after ? " after " : "", after ? after : "");
+        if (!**p)
+            return err_setf(err, "expected a completion number%s%s, got the end of the line",
+                            after ? " after " : "", after ? after : "");
         return err_setf(err, "expected a completion number%s%s, got '%c'", after ? " after " : "",
                         after ? after : "", **p);
     }
@@ -41,8 +42,10 @@ int ranking_parse(const char *line, int k, ranking_t *out, err_t *err) {
         r.rank[c - 1] = rank;
         snprintf(prev, sizeof prev, "%d", c);
         p = skip_spaces(p);
-        if (*p == '>') rank++;
-        else if (*p != '=') break;
+        if (*p == '>')
+            rank++;
+        else if (*p != '=')
+            break;
         p = skip_spaces(p + 1);
     }
     if (*p && !isdigit((unsigned char)*p))
@@ -115,8 +118,8 @@ int ranking_format(const ranking_t *r, char *buf, size_t size) {
     size_t n = 0;
 #define PUT(...)                                                                                   \
     do {                                                                                           \
-        const int w_ = snprintf(buf + (n < size ? n : size), n < size ? size - n : 0,             \
-                                __VA_ARGS__);                                                      \
+        const int w_ =                                                                             \
+            snprintf(buf + (n < size ? n : size), n < size ? size - n : 0, __VA_ARGS__);           \
         n += w_ > 0 ? (size_t)w_ : 0;                                                              \
     } while (0)
     if (size) buf[0] = '\0';
@@ -149,8 +152,8 @@ int ranking_format(const ranking_t *r, char *buf, size_t size) {
 
 int ranking_normalize(int *rank, int k, err_t *err) {
     for (int i = 0; i < k; i++)
-        if (rank[i] < 1) return err_setf(err, "rank %d of response %d: ranks start at 1", rank[i],
-                                         i + 1);
+        if (rank[i] < 1)
+            return err_setf(err, "rank %d of response %d: ranks start at 1", rank[i], i + 1);
     int dense[RANKING_MAX_K * 4];
     if (k > (int)(sizeof dense / sizeof dense[0]))
         return err_setf(err, "%d responses: at most %d", k, (int)(sizeof dense / sizeof *dense));

@@ -22,10 +22,10 @@ enum {
 };
 
 typedef struct {
-    int k;                      /* completions ranked */
-    int rank[RANKING_MAX_K];    /* rank[i] of completion i+1: 1 = best, ties share */
-    int rating[RANKING_MAX_K];  /* 1..7, 0 = not given */
-    int flags[RANKING_MAX_K];   /* RANKING_FLAG_* bits */
+    int k;                     /* completions ranked */
+    int rank[RANKING_MAX_K];   /* rank[i] of completion i+1: 1 = best, ties share */
+    int rating[RANKING_MAX_K]; /* 1..7, 0 = not given */
+    int flags[RANKING_MAX_K];  /* RANKING_FLAG_* bits */
 } ranking_t;
 
 /* Parses line (NUL-terminated, no newline needed) as a ranking of k completions (2 ≤ k ≤

@@ -55,9 +55,12 @@ static bool in_ranges(int32_t cp, const range_t *r, size_t n) {
     size_t a = 0, b = n; /* binary search over sorted, disjoint ranges */
     while (a < b) {
         const size_t m = (a + b) / 2;
-        if (cp < r[m].lo) b = m;
-        else if (cp > r[m].hi) a = m + 1;
-        else return true;
+        if (cp < r[m].lo)
+            b = m;
+        else if (cp > r[m].hi)
+            a = m + 1;
+        else
+            return true;
     }
     return false;
 }
@@ -93,14 +96,13 @@ static const range_t WIDE[] = {
 
 /* Combining marks, Hangul medial/final jamo and zero-width characters: no cell of their own. */
 static const range_t ZERO[] = {
-    {0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x05BF, 0x05BF},
-    {0x05C1, 0x05C2}, {0x05C4, 0x05C5}, {0x05C7, 0x05C7}, {0x0610, 0x061A},
-    {0x064B, 0x065F}, {0x0670, 0x0670}, {0x06D6, 0x06DC}, {0x06DF, 0x06E4},
-    {0x06E7, 0x06E8}, {0x06EA, 0x06ED}, {0x0900, 0x0902}, {0x093A, 0x093A},
-    {0x093C, 0x093C}, {0x0941, 0x0948}, {0x094D, 0x094D}, {0x0E31, 0x0E31},
-    {0x0E34, 0x0E3A}, {0x0E47, 0x0E4E}, {0x1160, 0x11FF}, {0x1AB0, 0x1AFF},
-    {0x1DC0, 0x1DFF}, {0x200B, 0x200F}, {0x20D0, 0x20FF}, {0x302A, 0x302D},
-    {0x3099, 0x309A}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F}, {0xE0100, 0xE01EF},
+    {0x0300, 0x036F}, {0x0483, 0x0489},   {0x0591, 0x05BD}, {0x05BF, 0x05BF}, {0x05C1, 0x05C2},
+    {0x05C4, 0x05C5}, {0x05C7, 0x05C7},   {0x0610, 0x061A}, {0x064B, 0x065F}, {0x0670, 0x0670},
+    {0x06D6, 0x06DC}, {0x06DF, 0x06E4},   {0x06E7, 0x06E8}, {0x06EA, 0x06ED}, {0x0900, 0x0902},
+    {0x093A, 0x093A}, {0x093C, 0x093C},   {0x0941, 0x0948}, {0x094D, 0x094D}, {0x0E31, 0x0E31},
+    {0x0E34, 0x0E3A}, {0x0E47, 0x0E4E},   {0x1160, 0x11FF}, {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF},
+    {0x200B, 0x200F}, {0x20D0, 0x20FF},   {0x302A, 0x302D}, {0x3099, 0x309A}, {0xFE00, 0xFE0F},
+    {0xFE20, 0xFE2F}, {0xE0100, 0xE01EF},
 };
 
 /* Characters that reorder or hide the text around them (bidi embeddings, overrides and
@@ -173,9 +175,9 @@ static int push_line(text_lines_t *l, size_t start, size_t len) {
 
 int text_wrap(const char *s, size_t n, int width, text_lines_t *lines) {
     if (width < 1) width = 1;
-    size_t start = 0;  /* first byte of the line being filled */
-    size_t cells = 0;  /* its width so far */
-    size_t space = 0;  /* byte offset of its last space + 1; 0 = none yet */
+    size_t start = 0; /* first byte of the line being filled */
+    size_t cells = 0; /* its width so far */
+    size_t space = 0; /* byte offset of its last space + 1; 0 = none yet */
     size_t i = 0;
     while (i < n) {
         const size_t at = i;

@@ -1,0 +1,13 @@
+/* reward/main.c: `reward COMMAND [options]` — InstructGPT's second stage: rankings in SQLite
+ * (label, import, export, agreement), the reward model (train, eval, score), and the ZeroMQ
+ * scoring service (serve, keygen). Each command lives in its own file (reward/<command>.c). */
+#include "cli.h"
+#include "reward.h"
+
+static const cli_command_t commands[] = {
+    {"label", reward_cmd_label, "rank completions at a terminal (or --simulated)"},
+};
+
+int main(int argc, char **argv) {
+    return cli_dispatch("reward", commands, sizeof commands / sizeof commands[0], argc, argv);
+}

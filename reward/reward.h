@@ -1,0 +1,14 @@
+/* reward/reward.h: the reward commands. Each takes (argc, argv) with argv[0] = the command name
+ * and returns the process exit code: 0 ok, 1 failure, 2 usage. */
+#ifndef RLHF_REWARD_H
+#define RLHF_REWARD_H
+
+/* The simulated labeler's default noise: two simulated labelers at this noise agree on about
+ * 73% of pairs, as InstructGPT's labelers agreed with each other — measured with
+ * world_agreement_noise on K=4 demonstrator responses to 20,000 prompts (0.2364 and 0.2370 on
+ * two seeds; SFT samples differ: `reward agreement` reports what a database shows). */
+#define REWARD_SIM_NOISE   0.24
+#define REWARD_SIM_NOISE_S "0.24"
+
+int reward_cmd_label(int argc, char **argv);
+#endif /* RLHF_REWARD_H */
