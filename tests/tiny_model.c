@@ -18,6 +18,13 @@ static const char *const texts[2] = {
 
 void tiny_model_write(const char *dir, int text_variant, int32_t model_vocab,
                       const char *template_name, int32_t eos_id, uint64_t seed) {
+    tiny_model_write_head(dir, text_variant, model_vocab, template_name, eos_id, seed,
+                          GPT_HEAD_LM);
+}
+
+void tiny_model_write_head(const char *dir, int text_variant, int32_t model_vocab,
+                           const char *template_name, int32_t eos_id, uint64_t seed,
+                           gpt_head_t head) {
     err_t err = ERR_INIT;
     const char *text = texts[text_variant];
     tok_t *tok = tok_train(text, (int64_t)strlen(text), 300, &err);
@@ -28,7 +35,7 @@ void tiny_model_write(const char *dir, int text_variant, int32_t model_vocab,
                               .n_head = 2,
                               .n_embd = 16,
                               .ln_eps = 1e-5f};
-    gpt_model_t *m = gpt_new(&cfg, GPT_HEAD_LM, &err);
+    gpt_model_t *m = gpt_new(&cfg, head, &err);
     ck_assert_msg(m, "%s", err.msg);
     gpt_init_random(m, seed);
     ckpt_meta_t meta = ckpt_meta_default();

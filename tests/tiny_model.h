@@ -2,6 +2,7 @@
  * scratch directory, for tests of code that reads text (model loading, sampling). */
 #ifndef RLHF_TESTS_TINY_MODEL_H
 #define RLHF_TESTS_TINY_MODEL_H
+#include "gpt.h"
 #include <stdint.h>
 
 /* Writes a model directory into dir (created if missing): a tokenizer of vocab_size ids
@@ -12,6 +13,12 @@
  * any failure. */
 void tiny_model_write(const char *dir, int text_variant, int32_t model_vocab,
                       const char *template_name, int32_t eos_id, uint64_t seed);
+
+/* The same with the given head: GPT_HEAD_SCORE writes a reward/value model
+ * (GPT2ForSequenceClassification) with its tokenizer. */
+void tiny_model_write_head(const char *dir, int text_variant, int32_t model_vocab,
+                           const char *template_name, int32_t eos_id, uint64_t seed,
+                           gpt_head_t head);
 
 /* A fresh scratch directory under /tmp (name written into dir, ≥ 64 bytes). */
 void tiny_scratch_dir(char *dir);
