@@ -1,6 +1,7 @@
 /* pipelines/world.c: the world's writer (world_write, the sizes); see world.h for the contract
  * and world_impl.h for the parts it draws from. */
 #include "world_impl.h"
+#include "fs.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -47,16 +48,15 @@ const char *world_size_name(world_size_t size) {
 }
 
 typedef struct {
-    FILE *f;                            /* open while writing; NULL once closed */
-    char path[PATH_MAX], tmp[PATH_MAX]; /* the file and its temporary (path + ".tmp") */
-    bool pending;                       /* tmp is ours and not renamed yet: remove on failure */
+    FILE *f;             /* the file's stream in the set (borrowed from it) */
+    char path[PATH_MAX]; /* DIR/NAME, for messages */
     int64_t bytes, lines;
 } out_t;
 
 static int out_line(out_t *o, const char *text, err_t *err) {
     size_t n = strlen(text);
     if (fwrite(text, 1, n, o->f) != n || fputc('\n', o->f) == EOF)
-        return err_setf(err, "%s: %s", o->tmp, strerror(errno));
+        return err_setf(err, "%s: %s", o->path, strerror(errno));
     o->bytes += (int64_t)n + 1;
     o->lines++;
     return 0;
@@ -73,7 +73,7 @@ static int out_json(out_t *o, const char *prompt, const char *response, err_t *e
     if (line)
         rc = out_line(o, line, err);
     else
-        err_setf(err, "%s: cannot encode line %lld as JSON", o->tmp, (long long)o->lines + 1);
+        err_setf(err, "%s: cannot encode line %lld as JSON", o->path, (long long)o->lines + 1);
     free(line);
     json_decref(obj);
     return rc;
@@ -83,7 +83,7 @@ static int write_corpus(rng_t *rng, out_t *o, const int64_t *target, err_t *err)
     char para[4 * WORLD_TEXT_MAX];
     int64_t draws = 0, budget = MAX_DRAWS_PER_LINE * (target[0] + target[1]) / 64 + 1000;
     while (o[0].bytes < target[0] || o[1].bytes < target[1]) {
-        if (++draws > budget) return err_setf(err, "%s: corpus split never filled", o[1].tmp);
+        if (++draws > budget) return err_setf(err, "%s: corpus split never filled", o[1].path);
         sbuf_t b;
         sb_init(&b, para, sizeof para);
         world_corpus_paragraph(rng, &b);
@@ -99,7 +99,7 @@ static int write_tasks(rng_t *rng, out_t *o, const int64_t *target, bool with_re
     char prompt[WORLD_TEXT_MAX], resp[WORLD_TEXT_MAX];
     int64_t draws = 0, budget = MAX_DRAWS_PER_LINE * (target[0] + target[1]);
     while (o[0].lines < target[0] || o[1].lines < target[1]) {
-        if (++draws > budget) return err_setf(err, "%s: split never filled", o[1].tmp);
+        if (++draws > budget) return err_setf(err, "%s: split never filled", o[1].path);
         task_t t;
         sbuf_t pb, rb;
         world_task_sample(rng, pick(rng, WORLD_NFAMILIES), &t);
@@ -121,66 +121,6 @@ static int write_tasks(rng_t *rng, out_t *o, const int64_t *target, bool with_re
     return 0;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *dir, err_t *err) {
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-        return err_setf(err, "%s: path too long", dir);
-    for (char *p = path + 1;; p++) {
-        if (*p && *p != '/') continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(path, 0777) && errno != EEXIST)
-            return err_setf(err, "%s: %s", path, strerror(errno));
-        *p = c;
-        if (!c) break;
-    }
-    struct stat st;
-    if (stat(dir, &st) || !S_ISDIR(st.st_mode)) return err_setf(err, "%s: not a directory", dir);
-    return 0;
-}
-
-static int out_close(out_t *o, err_t *err) {
-    int rc = 0;
-    if (fflush(o->f) || fsync(fileno(o->f))) rc = err_setf(err, "%s: %s", o->tmp, strerror(errno));
-    if (fclose(o->f) && !rc) rc = err_setf(err, "%s: %s", o->tmp, strerror(errno));
-    o->f = NULL;
-    return rc;
-}
-
-static int sync_dir(const char *dir, err_t *err) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0 || fsync(fd)) {
-        int e = errno;
-        if (fd >= 0) close(fd);
-        return err_setf(err, "%s: %s", dir, strerror(e));
-    }
-    close(fd);
-    return 0;
-}
-
-/* Names the six files and opens their temporaries. A name taken by a directory is refused
- * here, before anything is written: no rename could replace it, and failing at the last rename
- * would leave the earlier files of the new world next to the rest of an old one. */
-static int open_outputs(const char *dir, out_t *outs, err_t *err) {
-    for (int i = 0; i < WORLD_NFILES; i++) {
-        out_t *o = &outs[i];
-        struct stat st;
-        if (snprintf(o->path, sizeof o->path, "%s/%s", dir, file_names[i]) >= (int)sizeof o->path ||
-            snprintf(o->tmp, sizeof o->tmp, "%s.tmp", o->path) >= (int)sizeof o->tmp)
-            return err_setf(err, "%s: path too long", dir);
-        if (!lstat(o->path, &st) && S_ISDIR(st.st_mode))
-            return err_setf(err, "%s: is a directory, not a file the world can replace", o->path);
-    }
-    for (int i = 0; i < WORLD_NFILES; i++) {
-        out_t *o = &outs[i];
-        o->f = fopen(o->tmp, "w");
-        if (!o->f) return err_setf(err, "%s: %s", o->tmp, strerror(errno));
-        o->pending = true;
-    }
-    return 0;
-}
-
 int world_write(const char *dir, uint64_t seed, world_size_t size, world_stats_t *stats,
                 err_t *err) {
     if (size < 0 || size >= WORLD_NSIZES) return err_setf(err, "unknown world size %d", (int)size);
@@ -189,8 +129,19 @@ int world_write(const char *dir, uint64_t seed, world_size_t size, world_stats_t
     memset(stats, 0, sizeof *stats);
     out_t *outs = calloc(WORLD_NFILES, sizeof *outs); /* 2 paths each: too big for the stack */
     if (!outs) return err_setf(err, "out of memory");
+    /* the six files appear together or not at all (fs_set: a failure part-way leaves DIR as
+     * it was, with no temporary file; a name taken by a directory is refused before the commit) */
     int rc = -1;
-    if (make_dirs(dir, err) || open_outputs(dir, outs, err)) goto fail;
+    fs_set_t *set = fs_set_begin(dir, err);
+    if (!set) goto fail;
+    for (int i = 0; i < WORLD_NFILES; i++) {
+        if (snprintf(outs[i].path, sizeof outs[i].path, "%s/%s", dir, file_names[i]) >=
+            (int)sizeof outs[i].path) {
+            err_setf(err, "%s: path too long", dir);
+            goto fail;
+        }
+        if (!(outs[i].f = fs_set_add(set, file_names[i], err))) goto fail;
+    }
     /* one independent stream per file pair, so each pair depends only on the seed */
     rng_t base, r_corpus, r_demos, r_prompts;
     rng_seed(&base, seed);
@@ -201,16 +152,7 @@ int world_write(const char *dir, uint64_t seed, world_size_t size, world_stats_t
         write_tasks(&r_demos, &outs[2], size_table[size].demos, true, stats, err) ||
         write_tasks(&r_prompts, &outs[4], size_table[size].prompts, false, stats, err))
         goto fail;
-    for (int i = 0; i < WORLD_NFILES; i++)
-        if (out_close(&outs[i], err)) goto fail;
-    for (int i = 0; i < WORLD_NFILES; i++) {
-        if (rename(outs[i].tmp, outs[i].path)) {
-            err_setf(err, "%s: %s", outs[i].path, strerror(errno));
-            goto fail;
-        }
-        outs[i].pending = false;
-    }
-    if (sync_dir(dir, err)) goto fail;
+    if (fs_set_commit(&set, err)) goto fail;
     for (int i = 0; i < WORLD_NFILES; i++) {
         snprintf(stats->files[i].name, sizeof stats->files[i].name, "%s", file_names[i]);
         stats->files[i].bytes = outs[i].bytes;
@@ -218,10 +160,7 @@ int world_write(const char *dir, uint64_t seed, world_size_t size, world_stats_t
     }
     rc = 0;
 fail:
-    for (int i = 0; i < WORLD_NFILES; i++) {
-        if (outs[i].f) fclose(outs[i].f);
-        if (outs[i].pending) unlink(outs[i].tmp);
-    }
+    fs_set_abort(&set);
     free(outs);
     return rc;
 }
