@@ -136,6 +136,7 @@ bool cli_opts_handle(cli_opts_t *opts, const char *prog, int c, const char *arg,
     switch (c) {
     case CLI_OPT_SEED:
         opts->seed = (uint64_t)cli_arg_i64(prog, "--seed", arg, 0, INT64_MAX);
+        opts->seed_given = true;
         return true;
     case CLI_OPT_THREADS:
         opts->threads = (int)cli_arg_i64(prog, "--threads", arg, 1, CLI_THREADS_MAX);

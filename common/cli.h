@@ -81,9 +81,11 @@ double cli_arg_f64(const char *prog, const char *flag, const char *text, double 
 enum {
     CLI_OPTS_RANGE = 0x100,   /* codes per range */
     CLI_OPTS_COMMAND = 0x100, /* the command's own options (an enum starting here) */
-    CLI_OPTS_TRAINER = 0x200, /* the training harness's flags (--lr, --warmup, --resume, ...) */
+    CLI_OPTS_TRAINER = 0x200, /* the training harness's own flags (--out, --resume, ...) */
     CLI_OPTS_SAMPLER = 0x300, /* the sampling flags (sampler.h: --k, --temperature, ...) */
-    /* 0x400 .. 0xfff: free for the next families (the reward client's flags, ...) */
+    CLI_OPTS_SETTINGS = 0x400, /* a training command's settings table, one code per row
+                                  (harness.h: the shared --lr, --warmup, ... and its own) */
+    /* 0x500 .. 0xfff: free for the next families (the reward client's flags, ...) */
     CLI_OPTS_COMMON = 0x1000, /* --seed, --threads, --log (CLI_OPT_* below) */
 };
 
@@ -98,12 +100,13 @@ typedef struct {
     int threads;          /* --threads N; 0 = not given: OMP_NUM_THREADS / library defaults */
     const char *log_path; /* --log FILE (borrowed from argv); NULL = no metrics log */
     bool help;            /* -h / --help seen: print help and exit 0 */
+    bool seed_given;      /* --seed was on the command line (a resume compares it) */
 } cli_opts_t;
 
 // clang-format off
 #define CLI_SEED_DEFAULT 1
 #define CLI_THREADS_MAX  1024
-#define CLI_OPTS_INIT {.seed = CLI_SEED_DEFAULT, .threads = 0, .log_path = NULL, .help = false}
+#define CLI_OPTS_INIT {.seed = CLI_SEED_DEFAULT, .threads = 0, .log_path = NULL, .help = false, .seed_given = false}
 
 /* getopt_long codes of the common options, in their range (see the skeleton above) */
 enum { CLI_OPT_HELP = 'h', CLI_OPT_SEED = CLI_OPTS_COMMON, CLI_OPT_THREADS, CLI_OPT_LOG };

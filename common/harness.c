@@ -5,6 +5,7 @@
  * to, so a crash between two of those writes is detected by --resume instead of silently
  * mixing two steps. */
 #include "harness.h" /* own header first: proves it compiles on its own */
+#include "fs.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -267,7 +268,8 @@ void harness_args_release(harness_args_t *a) {
     a->resumed = NULL;
 }
 
-enum { O_OUT = 0x3000, O_RESUME, O_OVERWRITE, O_STOP_AT, O_ROW = 0x4000 };
+/* getopt codes: the harness's own flags in their range, settings rows one code each in theirs */
+enum { O_OUT = CLI_OPTS_TRAINER, O_RESUME, O_OVERWRITE, O_STOP_AT, O_ROW = CLI_OPTS_SETTINGS };
 
 static void shared_rows(harness_args_t *a) {
     const double big = (double)(INT64_C(1) << 40);
@@ -326,6 +328,7 @@ void harness_parse(harness_args_t *a, const char *prog, const char *help, int ar
     a->nsettings = nsettings;
     shared_rows(a);
     const int n = nrows(a), seed_row = n - 1;
+    if (n > CLI_OPTS_RANGE) cli_die(prog, "%d settings: at most %d", n, CLI_OPTS_RANGE);
     struct option *lo = calloc((size_t)n + 9, sizeof *lo);
     if (!lo) cli_die(prog, "out of memory");
     int k = 0;
@@ -344,25 +347,28 @@ void harness_parse(harness_args_t *a, const char *prog, const char *help, int ar
                                    {"stop-at", required_argument, NULL, O_STOP_AT},
                                    CLI_COMMON_LONGOPTS};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) lo[k++] = fixed[i];
+    cli_args_t args;
+    cli_args_init(&args, prog, argc, argv, lo);
     int c;
-    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
-        if (c == CLI_OPT_SEED) row(a, seed_row)->given = true;
-        if (cli_opts_handle(&a->common, prog, c, optarg, argv)) continue;
+    while ((c = cli_args_next(&args)) != -1) {
+        const char *arg = args.arg;
         if (c >= O_ROW && c < O_ROW + n) {
-            parse_row(row(a, c - O_ROW), prog, optarg);
+            parse_row(row(a, c - O_ROW), prog, arg);
         } else if (c == O_OUT) {
-            if (!optarg[0]) cli_usage_error(prog, "--out: expected a directory");
-            a->out = optarg;
+            if (!arg[0]) cli_usage_error(prog, "--out: expected a directory");
+            a->out = arg;
         } else if (c == O_RESUME) {
             a->resume = true;
         } else if (c == O_OVERWRITE) {
             a->overwrite = true;
         } else if (c == O_STOP_AT) {
-            a->stop_at = cli_arg_i64(prog, "--stop-at", optarg, 1, INT64_C(1) << 40);
+            a->stop_at = cli_arg_i64(prog, "--stop-at", arg, 1, INT64_C(1) << 40);
         } else {
             cli_usage_error(prog, "unexpected option");
         }
     }
+    a->common = args.common;
+    row(a, seed_row)->given = a->common.seed_given;
     free(lo);
     if (a->common.help) {
         fputs(help, stdout);
@@ -395,25 +401,6 @@ static int record_settings(harness_t *h, err_t *err) {
 }
 
 /* ---- output directory --------------------------------------------------------------------- */
-
-int harness_mkdirs(const char *path, err_t *err) {
-    char buf[PATH_CAP];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return err_setf(err, "%s: path too long", path);
-    for (char *p = buf + 1;; p++) {
-        const char saved = *p;
-        if (saved != '/' && saved != '\0') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return err_setf(err, "%s: cannot create: %s", buf, strerror(errno));
-        *p = saved;
-        if (!saved) break;
-    }
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return err_setf(err, "%s: not a directory", path);
-    return 0;
-}
 
 static bool file_exists(const char *dir, const char *name) {
     char p[PATH_CAP];
@@ -627,7 +614,7 @@ static void update_results(harness_t *h) {
 
 /* OUT/best: the models and run.json (no optimizer state: it is for use, not for resuming). */
 static int save_best(harness_t *h, err_t *err) {
-    if (harness_mkdirs(h->best_dir, err) || h->cfg.hooks.save(h->cfg.hooks.ctx, h->best_dir, err))
+    if (fs_mkdirs(h->best_dir, err) || h->cfg.hooks.save(h->cfg.hooks.ctx, h->best_dir, err))
         return -1;
     update_results(h);
     return cli_run_write(&h->run, h->best_dir, "running", err);
@@ -802,8 +789,7 @@ static int setup(harness_t *h, err_t *err) {
         }
     }
     h->res.start_step = h->res.step = h->step;
-    if (harness_mkdirs(h->args->out, err) || cli_install_stop_handler(err) ||
-        record_settings(h, err))
+    if (fs_mkdirs(h->args->out, err) || cli_install_stop_handler(err) || record_settings(h, err))
         return -1;
     update_results(h);
     if (cli_run_write(&h->run, h->args->out, "running", err)) return -1;

@@ -116,6 +116,23 @@ typedef struct {
     json_t *resumed; /* OUT/run.json of the run resumed (owns restored strings) */
 } harness_args_t;
 
+/* --help lines for the flags every training command shares, in one place so they read alike:
+ * HARNESS_HELP_OPTIM after the command's --lr line (its default differs per command), then the
+ * command's --eval-every line (its default too), then HARNESS_HELP_RUN. */
+#define HARNESS_HELP_OPTIM                                                                         \
+    "  --lr-min X        floor of the cosine decay (default lr/10)\n"                              \
+    "  --warmup N        linear warmup updates (default: 5% of the steps)\n"                       \
+    "  --weight-decay X  AdamW weight decay on matrices (default 0.1)\n"                           \
+    "  --grad-clip X     clip the global gradient norm to X (default 1; 0 = off)\n"
+#define HARNESS_HELP_RUN                                                                           \
+    "  --resume          continue OUT's checkpoint exactly (its run.json restores the other\n"     \
+    "                    options; only --threads, --log and --stop-at may change)\n"               \
+    "  --overwrite       replace a checkpoint already in OUT\n"                                    \
+    "  --stop-at N       stop after step N and save, as Ctrl-C does (resume later)\n"              \
+    "\n"                                                                                           \
+    "Ctrl-C stops after the current step and saves (exit 0); a NaN or infinite loss stops\n"       \
+    "with the last good checkpoint intact (exit 1). Exit status: 0 ok, 1 failure, 2 usage.\n"
+
 /* Not given: lr, lr_min, warmup; weight decay 0.1, clip 1, validation every `eval` steps. */
 #define HARNESS_ARGS_INIT(eval)                                                                    \
     ((harness_args_t){.lr = -1,                                                                    \
@@ -150,9 +167,6 @@ void harness_args_release(harness_args_t *a);
  * stale best cannot outlive its run. A resume only checks the checkpoint is there. Call it
  * once every input has been checked: it is the first write. */
 int harness_prepare_out(const harness_args_t *a, err_t *err);
-
-/* mkdir -p. */
-int harness_mkdirs(const char *path, err_t *err);
 
 /* ---- The run. */
 

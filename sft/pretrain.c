@@ -6,6 +6,7 @@
  * against: a model that learned nothing but frequencies scores it. */
 #include "cli.h"
 #include "data.h"
+#include "fs.h"
 #include "harness.h"
 #include "sft.h"
 #include "tok.h"
@@ -58,21 +59,11 @@ static const preset_t PRESETS[] = {
     "  --steps N         updates (default 1000)\n"                                                 \
     "  --batch B         windows per update (default: 16; tiny 8, gpt2 8)\n"                       \
     "  --seq T           tokens per window (default: the context)\n"                               \
-    "  --lr X            peak learning rate (default: small 1e-3, tiny 3e-3, others 6e-4)\n"       \
-    "  --lr-min X        floor of the cosine decay (default lr/10)\n"                              \
-    "  --warmup N        linear warmup updates (default: 5% of --steps)\n"                         \
-    "  --weight-decay X  AdamW weight decay on matrices (default 0.1)\n"                           \
-    "  --grad-clip X     clip the global gradient norm to X (default 1; 0 = off)\n"                \
+    "  --lr X            peak learning rate (default: small 1e-3, tiny 3e-3, others "              \
+    "6e-4)\n" HARNESS_HELP_OPTIM                                                                   \
     "  --eval-every N    validate and checkpoint every N steps (default 100)\n"                    \
-    "  --val-batches N   use at most N batches of --val (default 0 = all of it)\n"                 \
-    "  --resume          continue OUT's checkpoint exactly (its run.json restores the other\n"     \
-    "                    options; only --threads, --log and --stop-at may change)\n"               \
-    "  --overwrite       replace a checkpoint already in OUT\n"                                    \
-    "  --stop-at N       stop after step N and save, as Ctrl-C does (resume later)\n"              \
-    "\n"                                                                                           \
-    "Ctrl-C stops after the current step and saves (exit 0); a NaN or infinite loss stops\n"       \
-    "with the last good checkpoint intact (exit 1). Exit status: 0 ok, 1 failure, 2 usage.\n"      \
-    "\n"
+    "  --val-batches N   use at most N batches of --val (default 0 = all of "                      \
+    "it)\n" HARNESS_HELP_RUN "\n"
 
 typedef struct {
     const char *corpus, *val, *tokenizer, *config;
@@ -337,7 +328,7 @@ int sft_cmd_pretrain(int argc, char **argv) {
     /* 2. write the tokenizer, then train */
     p.tokenizer_dir = o.tokenizer ? o.tokenizer : o.args.out;
     if (!o.args.resume && !o.tokenizer &&
-        (harness_mkdirs(o.args.out, &err) || tok_save(p.tok, o.args.out, &err)))
+        (fs_mkdirs(o.args.out, &err) || tok_save(p.tok, o.args.out, &err)))
         cli_die(PROG, "%s", err.msg);
     rng_seed(&p.rng, o.args.common.seed ^ DATA_RNG_TAG);
     p.meta = ckpt_meta_default();

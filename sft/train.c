@@ -45,19 +45,8 @@
     "  --epochs N        passes over --demos (default 2), or\n"                                    \
     "  --steps N         updates\n"                                                                \
     "  --batch B         demonstrations per update (default 16)\n"                                 \
-    "  --lr X            peak learning rate (default 3e-4)\n"                                      \
-    "  --lr-min X        floor of the cosine decay (default lr/10)\n"                              \
-    "  --warmup N        linear warmup updates (default: 5% of the steps)\n"                       \
-    "  --weight-decay X  AdamW weight decay on matrices (default 0.1)\n"                           \
-    "  --grad-clip X     clip the global gradient norm to X (default 1; 0 = off)\n"                \
-    "  --eval-every N    validate and checkpoint every N steps (default 50)\n"                     \
-    "  --resume          continue OUT's checkpoint exactly (its run.json restores the other\n"     \
-    "                    options; only --threads, --log and --stop-at may change)\n"               \
-    "  --overwrite       replace a checkpoint already in OUT\n"                                    \
-    "  --stop-at N       stop after step N and save, as Ctrl-C does (resume later)\n"              \
-    "\n"                                                                                           \
-    "Ctrl-C stops after the current step and saves (exit 0); a NaN or infinite loss stops\n"       \
-    "with the last good checkpoint intact (exit 1). Exit status: 0 ok, 1 failure, 2 usage.\n"      \
+    "  --lr X            peak learning rate (default 3e-4)\n" HARNESS_HELP_OPTIM                   \
+    "  --eval-every N    validate and checkpoint every N steps (default 50)\n" HARNESS_HELP_RUN    \
     "\n"
 
 typedef struct {
@@ -133,8 +122,7 @@ static int restore_hook(void *ctx, err_t *err) {
 }
 
 /* Loads and tokenizes a demonstrations file; every error names FILE:LINE. */
-static int load_demos(data_sft_t *out, const char *path, model_t *m, int64_t context,
-                      err_t *err) {
+static int load_demos(data_sft_t *out, const char *path, model_t *m, int64_t context, err_t *err) {
     data_examples_t ex = {0};
     int rc = data_demos_load(&ex, path, err);
     if (rc == 0)
