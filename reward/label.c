@@ -152,24 +152,36 @@ static void screen_text(screen_t *sc, const char *first, const char *indent, con
     free(vis);
 }
 
-static void format_pace(char *buf, size_t size, int64_t ranked, int64_t ms) {
+/* " · 42 s each, ~1h10m to go" (this session's pace, times the prompts left). */
+static void format_pace(char *buf, size_t size, int64_t ranked, int64_t ms, int64_t left) {
     if (ranked <= 0) {
         if (size) buf[0] = '\0';
         return;
     }
-    snprintf(buf, size, ", %.0f s per prompt this session", (double)ms / 1000.0 / (double)ranked);
+    const double each = (double)ms / 1000.0 / (double)ranked;
+    char eta[32];
+    cli_format_duration(eta, sizeof eta, each * (double)left);
+    snprintf(buf, size, " · %.0f s each, ~%s to go", each, eta);
 }
 
 static void render(term_t *t, screen_t *sc, const store_item_t *item, const store_progress_t *p,
-                   int64_t session_ranked, int64_t session_ms) {
+                   int64_t session_ranked, int64_t session_ms, const char *note) {
     screen_clear(sc);
-    char head[256], pace[64];
-    format_pace(pace, sizeof pace, session_ranked, session_ms);
-    snprintf(head, sizeof head, "%sprompt %lld%s   you: %lld ranked, %lld skipped; %lld left%s",
-             term_bold(t), (long long)item->id, term_plain(t), (long long)p->ranked,
-             (long long)p->skipped, (long long)p->remaining, pace);
-    screen_add(sc, "", head, strlen(head));
-    screen_add(sc, "", "", 0);
+    char head[320], pace[96];
+    format_pace(pace, sizeof pace, session_ranked, session_ms, p->remaining);
+    const int n = snprintf(head, sizeof head, "prompt %lld · done %lld, skipped %lld, left %lld%s",
+                           (long long)item->id, (long long)p->ranked, (long long)p->skipped,
+                           (long long)p->remaining, pace);
+    /* cut to the width (ASCII but for the "·"s, each 2 bytes and 1 cell) */
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof head ? (size_t)n : sizeof head - 1;
+    while (len > 0 && text_width(head, len) > (size_t)t->cols) len--;
+    char line[400];
+    snprintf(line, sizeof line, "%s%.*s%s", term_bold(t), (int)len, head, term_plain(t));
+    screen_add(sc, "", line, strlen(line));
+    if (note[0]) /* what the last answer did, where the eye starts */
+        screen_add(sc, "", note, strlen(note));
+    else
+        screen_add(sc, "", "", 0);
     screen_text(sc, "  ", "  ", item->text, item->len, t->cols);
     for (int j = 0; j < item->k; j++) {
         char num[16];
@@ -179,6 +191,14 @@ static void render(term_t *t, screen_t *sc, const store_item_t *item, const stor
     }
     screen_add(sc, "", "", 0);
 }
+
+/* The keys, for `?` at the prompt (the full --help is too long for 24 rows). */
+#define KEYS                                                                                       \
+    "  3>1=4>2       rank best first: 3 best, 1 and 4 tied, 2 worst; every completion once\n"      \
+    "  3>1=4>2 3@6 2!h   notes: @R rating 1-7; !FLAGS i (fails the instruction), h (harmful),\n"  \
+    "                m (made-up facts)\n"                                                        \
+    "  s [REASON]    skip this prompt      u  undo your last ranking      r  show again\n"       \
+    "  q             quit (your place is kept)   Ctrl-U clears the line, Ctrl-W a word\n"
 
 static const char *trim(char *s) {
     while (*s == ' ' || *s == '\t') s++;
@@ -197,7 +217,7 @@ static int label_person(store_t *s, const char *labeler, int64_t limit) {
     store_item_t item = {0};
     bool have = false;
     int64_t session_ranked = 0, session_ms = 0, shown_at = 0;
-    char answer[1024] = "";
+    char answer[1024] = "", note[600] = "";
     int status = 0;
     for (;;) {
         if (limit && session_ranked >= limit) break;
@@ -219,7 +239,8 @@ static int label_person(store_t *s, const char *labeler, int64_t limit) {
             status = 1;
             break;
         }
-        render(&t, &sc, &item, &p, session_ranked, session_ms);
+        render(&t, &sc, &item, &p, session_ranked, session_ms, note);
+        note[0] = '\0';
         term_clear(&t);
         char typed[8];
         term_event_t ev =
@@ -244,7 +265,7 @@ static int label_person(store_t *s, const char *labeler, int64_t limit) {
             const char *a = trim(line);
             if (!*a) continue;
             if (!strcmp(a, "?") || !strcmp(a, "h") || !strcmp(a, "help")) {
-                fputs(HELP, t.out);
+                fputs(KEYS, t.out);
                 answer[0] = '\0';
             } else if (!strcmp(a, "q")) {
                 quit = true;
@@ -261,8 +282,8 @@ static int label_person(store_t *s, const char *labeler, int64_t limit) {
                 } else if (r == 0) {
                     fprintf(t.out, "  nothing to undo: you have no saved ranking\n");
                 } else {
-                    fprintf(t.out, "  undone: your ranking of prompt %lld (it comes next)\n",
-                            (long long)pid);
+                    snprintf(note, sizeof note, "  undone: your ranking of prompt %lld",
+                             (long long)pid);
                     if (session_ranked > 0) session_ranked--;
                     store_item_release(&item);
                     have = false;
@@ -289,7 +310,7 @@ static int label_person(store_t *s, const char *labeler, int64_t limit) {
                     quit = true;
                     status = 1;
                 } else {
-                    fprintf(t.out, "  skipped prompt %lld\n", (long long)item.id);
+                    snprintf(note, sizeof note, "  skipped prompt %lld", (long long)item.id);
                     store_item_release(&item);
                     have = false;
                     next = true;
@@ -312,7 +333,7 @@ static int label_person(store_t *s, const char *labeler, int64_t limit) {
                 const int64_t took = now_ms() - shown_at;
                 const int rc = store_ranking_save(s, lid, item.id, marks, item.k, took, NULL, &err);
                 if (rc == STORE_ETAKEN) {
-                    fprintf(t.out, "  %s: not saved; here is the next prompt\n", err.msg);
+                    snprintf(note, sizeof note, "  not saved: %s", err.msg);
                     err_clear(&err);
                 } else if (rc) {
                     quit = true;
@@ -321,7 +342,8 @@ static int label_person(store_t *s, const char *labeler, int64_t limit) {
                 } else {
                     char shown[128];
                     ranking_format(&r, shown, sizeof shown);
-                    fprintf(t.out, "  saved %s for prompt %lld\n", shown, (long long)item.id);
+                    snprintf(note, sizeof note, "  saved %s for prompt %lld", shown,
+                             (long long)item.id);
                     session_ranked++;
                     session_ms += took;
                 }
@@ -333,6 +355,7 @@ static int label_person(store_t *s, const char *labeler, int64_t limit) {
         }
         if (quit) break;
     }
+    if (note[0]) fprintf(t.out, "%s\n", note); /* the last answer's, with no screen after it */
     term_close(&t);
     store_item_release(&item);
     screen_clear(&sc);

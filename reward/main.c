@@ -6,6 +6,9 @@
 
 static const cli_command_t commands[] = {
     {"label", reward_cmd_label, "rank completions at a terminal (or --simulated)"},
+    {"import", reward_cmd_import, "add rankings from a K-way or pairwise (TRL, HH) JSONL file"},
+    {"export", reward_cmd_export, "write the rankings as K-way or pairwise (TRL, HH) JSONL"},
+    {"agreement", reward_cmd_agreement, "how often labelers agree on the prompts they share"},
 };
 
 int main(int argc, char **argv) {

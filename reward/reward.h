@@ -11,4 +11,7 @@
 #define REWARD_SIM_NOISE_S "0.24"
 
 int reward_cmd_label(int argc, char **argv);
+int reward_cmd_import(int argc, char **argv);
+int reward_cmd_export(int argc, char **argv);
+int reward_cmd_agreement(int argc, char **argv);
 #endif /* RLHF_REWARD_H */

@@ -191,8 +191,9 @@ term_event_t term_page(term_t *t, const char *const *lines, const size_t *lens, 
             fputs(t->tty ? "\r\n" : "\n", t->out);
         }
         if (i >= n) break;
-        fprintf(t->out, "%s-- more (%zu of %zu lines): Space for more, or type your answer --%s",
-                term_bold(t), i, n, term_plain(t));
+        /* short enough for 40 columns: a wrapped status line would push the page up */
+        fprintf(t->out, "%s-- more %zu/%zu: Space, or type your answer --%s", term_bold(t), i, n,
+                term_plain(t));
         fflush(t->out);
         const int c = read_byte(t);
         fputs("\r\x1b[K", t->out);
