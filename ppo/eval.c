@@ -15,9 +15,10 @@
  *              logits / τ (τ = the sampling temperature; 1 when greedy), as ppo's rollouts
  *              record them. Its mean over samples is the usual sampled estimate of
  *              KL(π_τ ‖ π_base,τ) per response (exact in expectation when the samples come
- *              from π_τ itself: no top-k / top-p). Both log-probs come from full forwards
- *              batched the same way, so a policy compared with itself gives exactly 0 (the
- *              KV-cached sampler's own log-probs agree with a full forward only to ~1e-5).
+ *              from π_τ itself: no top-k / top-p). Both log-probs come from full forwards of
+ *              the sequence alone, so a policy compared with itself gives exactly 0 (the
+ *              KV-cached sampler's own log-probs agree with a full forward only to ~1e-5) and
+ *              no figure depends on --batch.
  *   gold       (--judge simulated) the world's gold judge (world_judge, noise 0) in place of
  *              the reward model, and the shares of its failure modes per model.
  * Everything is read and checked (prompts FILE:LINE, models, the reward server's presence)
@@ -48,7 +49,6 @@
 #define PROG "ppo eval"
 
 #define EVAL_K             2 /* samples per prompt and model: pairs per prompt for the win rate */
-#define EVAL_LOGITS_BUDGET (128ll << 20) /* bytes of (B, T, V) logits per model in the KL forwards */
 #define EVAL_OUT_FLAGS     (JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) /* --out: exact scores */
 
 // clang-format off
@@ -84,7 +84,8 @@
     "  --timeout S        --reward: seconds to wait for a reply before reconnecting and sending\n" \
     "                     again (default 2.5)\n" \
     "  --tries N          --reward: sends of one request before giving up (default 3)\n" \
-    "  --batch B          sequences per generator run and per KL forward (default 16)\n" \
+    "  --batch B          sequences per generator run (default 16); the figures do not depend\n" \
+    "                     on it\n" \
     "sampling options (default: the policy's run.json \"settings\" when it records them, as\n" \
     "ppo train does, else the sampler's defaults; the report says which were used):\n" \
     "  --k K              completions per prompt and model (default 2)\n" \
@@ -360,80 +361,50 @@ static void side_release(side_t *sd, int64_t n) {
 
 /* ---- KL of the policy to the baseline ---------------------------------------------------- */
 
-typedef struct {
-    int64_t len, index;
-} row_t;
-
-/* Longest first; equal lengths in sample order (the same batches every run). */
-static int by_len_desc(const void *pa, const void *pb) {
-    const row_t *a = pa, *b = pb;
-    if (a->len != b->len) return a->len > b->len ? -1 : 1;
-    return a->index < b->index ? -1 : a->index > b->index;
-}
-
-/* Row b of a batch of width T: the sequence, right-padded; targets are the response's tokens
- * (the end-of-text included), each at the position that predicts it; -1 elsewhere. */
-static void kl_fill(const sample_t *s, int32_t pad_id, int64_t T, int32_t *inputs,
-                    int32_t *targets) {
+/* Sample s's targets over its own length: the response's tokens (the end-of-text included),
+ * each at the position that predicts it; -1 over the prompt. */
+static void kl_targets(const sample_t *s, int32_t *targets) {
     const int64_t len = s->prompt_tokens + s->tokens;
-    for (int64_t t = 0; t < T; t++) {
-        inputs[t] = t < len ? s->ids[t] : pad_id;
+    for (int64_t t = 0; t < len; t++)
         targets[t] = t + 1 < len && t + 1 >= s->prompt_tokens ? s->ids[t + 1] : -1;
-    }
 }
 
-/* One batch through both models at temperature tau; each row's Σ_t (log π − log π_base). */
-static void kl_batch(side_t *pol, side_t *base, const row_t *rows, int64_t nb, float tau,
-                     int32_t *inputs, int32_t *targets, float *lp, float *lp_base) {
-    const int64_t T = rows[0].len;
-    for (int64_t b = 0; b < nb; b++)
-        kl_fill(&pol->s[rows[b].index], pol->m.pad_id, T, inputs + b * T, targets + b * T);
-    gpt_forward(pol->m.model, inputs, nb, T); /* (nb, T) -> logits (nb, T, V) */
-    gpt_lm_logprobs(pol->m.model, targets, tau, lp);
-    gpt_forward(base->m.model, inputs, nb, T);
-    gpt_lm_logprobs(base->m.model, targets, tau, lp_base);
-    for (int64_t b = 0; b < nb; b++) {
-        double kl = 0.0; /* ignored targets give 0 in both */
-        for (int64_t t = 0; t < T; t++) kl += (double)lp[b * T + t] - (double)lp_base[b * T + t];
-        pol->s[rows[b].index].kl = kl;
-    }
-}
-
-/* KL of every policy sample: full forwards of both models over prompt + response, batched
- * longest first, the same rows in the same batches for both (so equal models give equal bits). */
-static int kl_run(side_t *pol, side_t *base, int64_t n_prompts, float tau, int64_t batch,
-                  err_t *err) {
-    const int64_t n = n_prompts * pol->K, V = pol->m.model->cfg.vocab_size;
-    row_t *order = malloc(((size_t)n + 1) * sizeof *order);
-    int32_t *inputs = NULL, *targets = NULL;
-    float *lp = NULL, *lp_base = NULL;
-    int rc = -1;
-    if (!order) return err_setf(err, "out of memory");
+/* KL of every policy sample: a full forward of each model over the sample's prompt +
+ * response at temperature tau, Σ_t (log π − log π_base) over the response tokens. Each
+ * sequence is forwarded alone, at its own length, as rm_score does: OpenBLAS gives a row
+ * different bits at different places in a batch (common/rm.h), and a figure that moved in its
+ * seventh digit with --batch could not be checked against a rerun. Equal models give exactly
+ * 0, since both forwards are the same computation. */
+static int kl_run(side_t *pol, side_t *base, int64_t n_prompts, float tau, err_t *err) {
+    const int64_t n = n_prompts * pol->K;
     int64_t T_max = 1;
     for (int64_t s = 0; s < n; s++) {
-        order[s] = (row_t){pol->s[s].prompt_tokens + pol->s[s].tokens, s};
-        if (order[s].len > T_max) T_max = order[s].len;
+        const int64_t len = pol->s[s].prompt_tokens + pol->s[s].tokens;
+        T_max = len > T_max ? len : T_max;
     }
-    qsort(order, (size_t)n, sizeof *order, by_len_desc);
-    int64_t B = EVAL_LOGITS_BUDGET / (T_max * V * (int64_t)sizeof(float));
-    B = B < 1 ? 1 : B > batch ? batch : B;
-    if (gpt_alloc(pol->m.model, B, T_max, false, err) ||
-        gpt_alloc(base->m.model, B, T_max, false, err))
-        goto done;
-    inputs = malloc((size_t)(B * T_max) * sizeof *inputs);
-    targets = malloc((size_t)(B * T_max) * sizeof *targets);
-    lp = malloc((size_t)(B * T_max) * sizeof *lp);
-    lp_base = malloc((size_t)(B * T_max) * sizeof *lp_base);
-    if (!inputs || !targets || !lp || !lp_base) {
+    int32_t *targets = malloc((size_t)T_max * sizeof *targets);
+    float *lp = malloc((size_t)T_max * sizeof *lp), *lp_base = malloc((size_t)T_max * sizeof *lp);
+    int rc = -1;
+    if (!targets || !lp || !lp_base) {
         err_setf(err, "out of memory");
         goto done;
     }
+    if (gpt_alloc(pol->m.model, 1, T_max, false, err) ||
+        gpt_alloc(base->m.model, 1, T_max, false, err))
+        goto done;
     cli_progress_t progress;
-    cli_progress_init(&progress, stderr, PROG " (KL)", 0, (n + B - 1) / B);
-    for (int64_t r0 = 0, step = 1; r0 < n; r0 += B, step++) {
-        const int64_t nb = n - r0 < B ? n - r0 : B;
-        kl_batch(pol, base, order + r0, nb, tau, inputs, targets, lp, lp_base);
-        cli_progress_update(&progress, step, NAN, nb * order[r0].len, NULL);
+    cli_progress_init(&progress, stderr, PROG " (KL)", 0, n);
+    for (int64_t s = 0; s < n; s++) {
+        sample_t *x = &pol->s[s];
+        const int64_t T = x->prompt_tokens + x->tokens;
+        kl_targets(x, targets);
+        gpt_forward(pol->m.model, x->ids, 1, T); /* (1, T) -> logits (1, T, V) */
+        gpt_lm_logprobs(pol->m.model, targets, tau, lp);
+        gpt_forward(base->m.model, x->ids, 1, T);
+        gpt_lm_logprobs(base->m.model, targets, tau, lp_base);
+        x->kl = 0.0; /* the prompt's positions give 0 in both */
+        for (int64_t t = 0; t < T; t++) x->kl += (double)lp[t] - (double)lp_base[t];
+        cli_progress_update(&progress, s + 1, NAN, T, NULL);
     }
     cli_progress_finish(&progress, NULL);
     rc = 0;
@@ -441,8 +412,6 @@ done:
     free(lp_base);
     free(lp);
     free(targets);
-    free(inputs);
-    free(order);
     return rc;
 }
 
@@ -649,12 +618,23 @@ static void json_side(json_t *o, const char *name, const side_fig_t *f, bool jud
     json_object_set_new(o, k, fail);
 }
 
+/* A float setting as typed (0.7, not 0.699999988): its shortest decimal that reads back. */
+static json_t *float_json(float x) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.9g", (double)x);
+    for (int digits = 1; digits < 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
+        if (strtof(buf, NULL) == x) break;
+    }
+    return json_real(strtod(buf, NULL));
+}
+
 static json_t *json_sampling(const eval_args_t *a) {
     const gen_opts_t *g = &a->sampling.gen;
     json_t *from = json_object();
     for (int i = 0; i < SET_N; i++) json_object_set_new(from, set_key[i], json_string(from_name[a->from[i]]));
-    return json_pack("{s:f, s:f, s:I, s:I, s:I, s:o}", "temperature", (double)g->temperature,
-                     "top_p", (double)g->top_p, "top_k", (json_int_t)g->top_k, "max_new",
+    return json_pack("{s:o, s:o, s:I, s:I, s:I, s:o}", "temperature", float_json(g->temperature),
+                     "top_p", float_json(g->top_p), "top_k", (json_int_t)g->top_k, "max_new",
                      (json_int_t)g->max_new, "seed", (json_int_t)g->seed, "from", from);
 }
 
@@ -794,7 +774,7 @@ static int eval_run(eval_args_t *a, err_t *err) {
     if (a->baseline) {
         const float t = a->sampling.gen.temperature, tau = t > 0.0f ? t : 1.0f;
         if (side_run(&e.base, &e, a, err) ||
-            kl_run(&e.pol, &e.base, e.prompts.n, tau, a->sampling.batch, err))
+            kl_run(&e.pol, &e.base, e.prompts.n, tau, err))
             goto done;
     }
     if (figures_compute(&e.pol, a->baseline ? &e.base : NULL, e.prompts.n, a->judge, &fg, err))
