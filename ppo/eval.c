@@ -48,8 +48,8 @@
 
 #define PROG "ppo eval"
 
-#define EVAL_K             2 /* samples per prompt and model: pairs per prompt for the win rate */
-#define EVAL_OUT_FLAGS     (JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) /* --out: exact scores */
+#define EVAL_K         2 /* samples per prompt and model: pairs per prompt for the win rate */
+#define EVAL_OUT_FLAGS (JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) /* --out: exact scores */
 
 // clang-format off
 #define EVAL_HELP \
@@ -120,8 +120,8 @@ typedef struct {
     bool json;
     int timeout_ms, tries; /* --reward: the client's; 0 = wire.h's defaults */
     sampler_opts_t sampling;
-    from_t from[SET_N];     /* where each sampling setting came from */
-    char run_path[4096];    /* policy/run.json (when read) */
+    from_t from[SET_N];  /* where each sampling setting came from */
+    char run_path[4096]; /* policy/run.json (when read) */
     const char *log_path;
 } eval_args_t;
 
@@ -144,6 +144,7 @@ typedef struct {
     const char *dir;
     model_t m;
     int64_t K;
+    sampler_prompts_t sp; /* the prompts in the template, tokenized for this model */
     sample_t *s;
     sampler_stats_t stats;
 } side_t;
@@ -153,8 +154,9 @@ typedef struct {
 /* One setting from run.json's "settings" object (absent: unchanged). Integers for top_k and
  * max_new, and every value within the range its flag accepts. */
 static int setting_read(eval_args_t *a, const json_t *settings, int i, err_t *err) {
-    static const double lo[SET_N] = {0.0, 1e-6, 0.0, 1.0}, hi[SET_N] = {1000.0, 1.0, INT32_MAX,
-                                                                        1 << 20};
+    /* the ranges of --temperature, --top-p, --top-k, --max-new (sampler_option) */
+    static const double lo[SET_N] = {0.0, 1e-6, 0.0, 1.0};
+    static const double hi[SET_N] = {1000.0, 1.0, INT32_MAX, 1 << 20};
     const json_t *v = json_object_get(settings, set_key[i]);
     if (!v || a->from[i] == FROM_FLAG) return 0;
     const double x = json_is_number(v) ? json_number_value(v) : (double)NAN;
@@ -207,8 +209,8 @@ static void append(char *buf, size_t cap, size_t *k, const char *fmt, ...) {
  * flags: top_k; sampler defaults: top_p)": the settings and where each came from. */
 static void settings_describe(const eval_args_t *a, char *buf, size_t cap) {
     static const from_t order[] = {FROM_RUN, FROM_FLAG, FROM_DEFAULT};
-    const char *what[] = {[FROM_DEFAULT] = "sampler defaults", [FROM_RUN] = a->run_path,
-                          [FROM_FLAG] = "flags"};
+    const char *what[] = {
+        [FROM_DEFAULT] = "sampler defaults", [FROM_RUN] = a->run_path, [FROM_FLAG] = "flags"};
     const gen_opts_t *g = &a->sampling.gen;
     size_t k = 0;
     append(buf, cap, &k, "temperature %g, top-p %g, top-k %" PRId64 ", max-new %" PRId64 " (",
@@ -356,6 +358,7 @@ static void side_release(side_t *sd, int64_t n) {
     }
     free(sd->s);
     sd->s = NULL;
+    sampler_prompts_release(&sd->sp);
     model_release(&sd->m);
 }
 
@@ -426,11 +429,16 @@ static const char *const fail_name[FAIL_N] = {"empty", "echo", "rude", "rambling
  * reply that does not mention what the prompt is about. */
 static bool fails(const world_judgement_t *j, int mode) {
     switch (mode) {
-    case FAIL_EMPTY: return j->words == 0;
-    case FAIL_ECHO: return j->echo;
-    case FAIL_RUDE: return j->rude > 0;
-    case FAIL_RAMBLING: return j->length_penalty > 0 || j->repeat_penalty > 0;
-    default: return j->words > 0 && !j->on_topic;
+    case FAIL_EMPTY:
+        return j->words == 0;
+    case FAIL_ECHO:
+        return j->echo;
+    case FAIL_RUDE:
+        return j->rude > 0;
+    case FAIL_RAMBLING:
+        return j->length_penalty > 0 || j->repeat_penalty > 0;
+    default:
+        return j->words > 0 && !j->on_topic;
     }
 }
 
@@ -444,7 +452,7 @@ typedef struct {
     int64_t n, K;
     side_fig_t pol, base;
     stats_ci_t win, gold_win, kl;
-    int64_t wins, ties, losses;            /* pairs, by the reward model */
+    int64_t wins, ties, losses; /* pairs, by the reward model */
     int64_t gold_wins, gold_ties, gold_losses;
 } figures_t;
 
@@ -487,8 +495,7 @@ static stats_ci_t win_rate(const side_t *a, const side_t *b, int64_t n,
     return stats_win_rate_prompts(wins, ties, games, n);
 }
 
-static void side_figures(const side_t *sd, int64_t n, bool judge, double *scratch,
-                         side_fig_t *f) {
+static void side_figures(const side_t *sd, int64_t n, bool judge, double *scratch, side_fig_t *f) {
     const double samples = (double)(n * sd->K);
     int64_t tokens = 0, ended = 0, fail[FAIL_N] = {0};
     for (int64_t s = 0; s < n * sd->K; s++) {
@@ -497,7 +504,8 @@ static void side_figures(const side_t *sd, int64_t n, bool judge, double *scratc
         for (int m = 0; judge && m < FAIL_N; m++) fail[m] += fails(&sd->s[s].judge, m);
     }
     f->reward = prompt_mean(sd, n, reward_of, scratch);
-    f->gold = judge ? prompt_mean(sd, n, gold_of, scratch) : (stats_ci_t){0, (double)NAN, (double)NAN, (double)NAN};
+    f->gold = judge ? prompt_mean(sd, n, gold_of, scratch)
+                    : (stats_ci_t){0, (double)NAN, (double)NAN, (double)NAN};
     f->tokens = (double)tokens / samples;
     f->ended = (double)ended / samples;
     for (int m = 0; m < FAIL_N; m++) f->fail[m] = judge ? (double)fail[m] / samples : (double)NAN;
@@ -543,7 +551,8 @@ static const char *ci_text(const stats_ci_t *c, char *buf, size_t cap) {
 
 static void report_row_ci(FILE *f, const char *name, const stats_ci_t *a, const stats_ci_t *b) {
     char x[64], y[64];
-    fprintf(f, "  %-16s %-28s %s\n", name, ci_text(a, x, sizeof x), b ? ci_text(b, y, sizeof y) : "");
+    fprintf(f, "  %-16s %-28s %s\n", name, ci_text(a, x, sizeof x),
+            b ? ci_text(b, y, sizeof y) : "");
 }
 
 static void report_sides(FILE *f, const figures_t *fg, bool base, bool judge) {
@@ -579,14 +588,12 @@ static void report(FILE *f, const eval_args_t *a, const scorer_t *sc, const figu
     if (!base) return;
     fprintf(f, "  win rate of the policy over the baseline (ties count 1/2, 95%% interval over "
                "prompts):\n");
-    fprintf(f, "    reward model   %s  (%" PRId64 " wins, %" PRId64 " ties, %" PRId64
-               " losses)\n",
+    fprintf(f, "    reward model   %s  (%" PRId64 " wins, %" PRId64 " ties, %" PRId64 " losses)\n",
             ci_text(&fg->win, c, sizeof c), fg->wins, fg->ties, fg->losses);
     if (judge)
-        fprintf(f, "    gold judge     %s  (%" PRId64 " wins, %" PRId64 " ties, %" PRId64
-                   " losses)\n",
-                ci_text(&fg->gold_win, c, sizeof c), fg->gold_wins, fg->gold_ties,
-                fg->gold_losses);
+        fprintf(f,
+                "    gold judge     %s  (%" PRId64 " wins, %" PRId64 " ties, %" PRId64 " losses)\n",
+                ci_text(&fg->gold_win, c, sizeof c), fg->gold_wins, fg->gold_ties, fg->gold_losses);
     fprintf(f, "  KL(policy || baseline) on the policy's samples: %s nats per response\n",
             ci_text(&fg->kl, c, sizeof c));
 }
@@ -632,7 +639,8 @@ static json_t *float_json(float x) {
 static json_t *json_sampling(const eval_args_t *a) {
     const gen_opts_t *g = &a->sampling.gen;
     json_t *from = json_object();
-    for (int i = 0; i < SET_N; i++) json_object_set_new(from, set_key[i], json_string(from_name[a->from[i]]));
+    for (int i = 0; i < SET_N; i++)
+        json_object_set_new(from, set_key[i], json_string(from_name[a->from[i]]));
     return json_pack("{s:o, s:o, s:I, s:I, s:I, s:o}", "temperature", float_json(g->temperature),
                      "top_p", float_json(g->top_p), "top_k", (json_int_t)g->top_k, "max_new",
                      (json_int_t)g->max_new, "seed", (json_int_t)g->seed, "from", from);
@@ -726,15 +734,30 @@ typedef struct {
     cli_log_t *log;
 } eval_t;
 
-/* Loads and checks everything the run reads: prompts, models, the reward model or server. */
+/* The baseline reads every policy sample for the KL, so its context must hold them. */
+static int check_context(const side_t *pol, const side_t *base, err_t *err) {
+    const int64_t cp = pol->m.model->cfg.n_positions, cb = base->m.model->cfg.n_positions;
+    if (cb < cp)
+        return err_setf(err,
+                        "%s: context %" PRId64 " is shorter than the policy's (%" PRId64
+                        "): the KL needs the baseline to read every policy sample",
+                        base->dir, cb, cp);
+    return 0;
+}
+
+/* Loads and checks everything the run reads: prompts (for both models), models, the reward
+ * model or server. */
 static int eval_open(eval_t *e, eval_args_t *a, err_t *err) {
     e->pol = (side_t){.name = "policy", .dir = a->policy, .K = a->sampling.k};
     e->base = (side_t){.name = "baseline", .dir = a->baseline, .K = a->sampling.k};
     if (data_prompts_load(&e->prompts, a->prompts, err) ||
-        model_load(&e->pol.m, a->policy, MODEL_HEAD_LM, err) || settings_from_run(a, err))
+        model_load(&e->pol.m, a->policy, MODEL_HEAD_LM, err) || settings_from_run(a, err) ||
+        sampler_prompts_build(&e->pol.sp, &e->pol.m, &e->prompts, err))
         return -1;
     if (a->baseline && (model_load(&e->base.m, a->baseline, MODEL_HEAD_LM, err) ||
-                        model_check_compatible(&e->pol.m, &e->base.m, err)))
+                        model_check_compatible(&e->pol.m, &e->base.m, err) ||
+                        check_context(&e->pol, &e->base, err) ||
+                        sampler_prompts_build(&e->base.sp, &e->base.m, &e->prompts, err)))
         return -1;
     if (a->log_path && !(e->log = cli_log_open(a->log_path, false, err))) return -1;
     return scorer_open(&e->scorer, a, err);
@@ -751,18 +774,14 @@ static void eval_close(eval_t *e) {
 /* Samples, scores (and judges) one model's answers. */
 static int side_run(side_t *sd, eval_t *e, const eval_args_t *a, err_t *err) {
     const int64_t n = e->prompts.n;
-    sampler_prompts_t sp = {0};
-    int rc = -1;
-    if (!(sd->s = calloc((size_t)(n * sd->K) + 1, sizeof *sd->s))) return err_setf(err, "out of memory");
-    if (sampler_prompts_build(&sp, &sd->m, &e->prompts, err) ||
-        side_sample(sd, &sp, &a->sampling, err) || scorer_score(&e->scorer, &e->prompts, sd, err))
-        goto done;
+    if (!(sd->s = calloc((size_t)(n * sd->K) + 1, sizeof *sd->s)))
+        return err_setf(err, "out of memory");
+    if (side_sample(sd, &sd->sp, &a->sampling, err) ||
+        scorer_score(&e->scorer, &e->prompts, sd, err))
+        return -1;
     for (int64_t s = 0; a->judge && s < n * sd->K; s++)
         world_judge(e->prompts.ex[s / sd->K].prompt, sd->s[s].response, &sd->s[s].judge);
-    rc = 0;
-done:
-    sampler_prompts_release(&sp);
-    return rc;
+    return 0;
 }
 
 static int eval_run(eval_args_t *a, err_t *err) {
@@ -773,8 +792,7 @@ static int eval_run(eval_args_t *a, err_t *err) {
     if (eval_open(&e, a, err) || side_run(&e.pol, &e, a, err)) goto done;
     if (a->baseline) {
         const float t = a->sampling.gen.temperature, tau = t > 0.0f ? t : 1.0f;
-        if (side_run(&e.base, &e, a, err) ||
-            kl_run(&e.pol, &e.base, e.prompts.n, tau, err))
+        if (side_run(&e.base, &e, a, err) || kl_run(&e.pol, &e.base, e.prompts.n, tau, err))
             goto done;
     }
     if (figures_compute(&e.pol, a->baseline ? &e.base : NULL, e.prompts.n, a->judge, &fg, err))
@@ -787,8 +805,8 @@ static int eval_run(eval_args_t *a, err_t *err) {
     if (cli_log_json(e.log, "eval", doc, err)) goto done;
     if (a->out && write_per_prompt(a, &e.prompts, &e.pol, a->baseline ? &e.base : NULL, err))
         goto done;
-    if (a->json && (json_dumpf(doc, stdout, CLI_JSON_FLAGS) || fputc('\n', stdout) == EOF ||
-                    fflush(stdout))) {
+    if (a->json &&
+        (json_dumpf(doc, stdout, CLI_JSON_FLAGS) || fputc('\n', stdout) == EOF || fflush(stdout))) {
         err_setf(err, "cannot write to stdout");
         goto done;
     }
@@ -827,14 +845,30 @@ static void note_flag(eval_args_t *a, int c) {
 /* Options of the command's own range; wire_given notes --timeout / --tries. */
 static void own_option(eval_args_t *a, int c, const char *arg, bool *wire_given) {
     switch (c) {
-    case O_POLICY: a->policy = arg; break;
-    case O_BASELINE: a->baseline = arg; break;
-    case O_REWARD: a->reward = arg; break;
-    case O_REWARD_MODEL: a->reward_model = arg; break;
-    case O_PROMPTS: a->prompts = arg; break;
-    case O_JUDGE: a->judge = arg; break;
-    case O_JSON: a->json = true; break;
-    case O_OUT: a->out = arg; break;
+    case O_POLICY:
+        a->policy = arg;
+        break;
+    case O_BASELINE:
+        a->baseline = arg;
+        break;
+    case O_REWARD:
+        a->reward = arg;
+        break;
+    case O_REWARD_MODEL:
+        a->reward_model = arg;
+        break;
+    case O_PROMPTS:
+        a->prompts = arg;
+        break;
+    case O_JUDGE:
+        a->judge = arg;
+        break;
+    case O_JSON:
+        a->json = true;
+        break;
+    case O_OUT:
+        a->out = arg;
+        break;
     case O_TIMEOUT:
         a->timeout_ms = (int)lround(1000.0 * cli_arg_f64(PROG, "--timeout", arg, 0.001, 3600.0));
         *wire_given = true;
@@ -847,20 +881,20 @@ static void own_option(eval_args_t *a, int c, const char *arg, bool *wire_given)
 }
 
 int ppo_cmd_eval(int argc, char **argv) {
-    static const struct option longopts[] = {{"policy", required_argument, NULL, O_POLICY},
-                                             {"baseline", required_argument, NULL, O_BASELINE},
-                                             {"reward", required_argument, NULL, O_REWARD},
-                                             {"reward-model", required_argument, NULL,
-                                              O_REWARD_MODEL},
-                                             {"prompts", required_argument, NULL, O_PROMPTS},
-                                             {"judge", required_argument, NULL, O_JUDGE},
-                                             {"json", no_argument, NULL, O_JSON},
-                                             {"out", required_argument, NULL, O_OUT},
-                                             {"timeout", required_argument, NULL, O_TIMEOUT},
-                                             {"tries", required_argument, NULL, O_TRIES},
-                                             SAMPLER_LONGOPTS,
-                                             CLI_COMMON_LONGOPTS,
-                                             {0}};
+    static const struct option longopts[] = {
+        {"policy", required_argument, NULL, O_POLICY},
+        {"baseline", required_argument, NULL, O_BASELINE},
+        {"reward", required_argument, NULL, O_REWARD},
+        {"reward-model", required_argument, NULL, O_REWARD_MODEL},
+        {"prompts", required_argument, NULL, O_PROMPTS},
+        {"judge", required_argument, NULL, O_JUDGE},
+        {"json", no_argument, NULL, O_JSON},
+        {"out", required_argument, NULL, O_OUT},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"tries", required_argument, NULL, O_TRIES},
+        SAMPLER_LONGOPTS,
+        CLI_COMMON_LONGOPTS,
+        {0}};
     eval_args_t a = {.sampling = sampler_defaults()};
     a.sampling.k = EVAL_K;
     bool wire_given = false;
