@@ -20,6 +20,7 @@
  * Vocabulary: B rollouts, T positions, V vocabulary; "row" = one rollout in a buffer. */
 #include "ppo.h"
 #include "gen.h"
+#include "ops.h"
 #include "rl.h"
 #include "rng.h"
 #include <assert.h>
@@ -61,6 +62,7 @@ struct ppo {
     int32_t *mb_tokens, *mb_targets;
     int64_t *mb_start, *mb_len;
     float *mb_logp, *mb_old_logp, *mb_adv, *mb_returns, *mb_old_values, *mb_grad;
+    float *mb_entropy; /* (minibatch, TF) the policy's entropy at each response position */
     /* the pretraining batch, (ptx_rows, ptx_T) */
     int32_t *ptx_tokens, *ptx_targets;
     float *ptx_grad;
@@ -195,6 +197,7 @@ static size_t carve(ppo_t *p, char *base) {
     CARVE(mb_returns, MB * TF);
     CARVE(mb_old_values, MB * TF);
     CARVE(mb_grad, MB * TF);
+    CARVE(mb_entropy, MB * TF);
     CARVE(ptx_tokens, PX);
     CARVE(ptx_targets, PX);
     CARVE(ptx_grad, PX);
@@ -433,28 +436,13 @@ static void prepare_scores(ppo_t *p, ppo_stats_t *st) {
     st->score = used / (double)p->B;
 }
 
-/* Mean entropy (nats) of softmax(logits/τ) summed over the response positions of the last
- * policy forward (n rows of Tm); the logits are read before backward overwrites them. */
-static double span_entropy(const ppo_t *p, int64_t n, int64_t Tm) {
-    const int64_t V = p->policy->cfg.vocab_size;
-    const double inv_t = 1.0 / (double)p->cfg.temperature;
+/* Σ over the response positions of the last policy forward (n rows of Tm) of the policy's
+ * entropy at τ; the logits are read before backward overwrites them. */
+static double span_entropy(ppo_t *p, int64_t n, int64_t Tm) {
+    ops_entropy(p->mb_entropy, p->policy->logits, p->mb_targets, n * Tm, p->policy->cfg.vocab_size,
+                p->cfg.temperature);
     double total = 0.0;
-#pragma omp parallel for reduction(+ : total) schedule(static)
-    for (int64_t k = 0; k < n * Tm; k++) {
-        const int64_t j = k / Tm, t = k % Tm;
-        if (t < p->mb_start[j] || t >= p->mb_start[j] + p->mb_len[j]) continue;
-        const float *z = p->policy->logits + k * V;
-        float m = -INFINITY;
-        for (int64_t v = 0; v < V; v++) m = z[v] > m ? z[v] : m;
-        double sum = 0.0, dot = 0.0; /* Σ e^{y}, Σ e^{y}·y with y = (z − max)/τ */
-        for (int64_t v = 0; v < V; v++) {
-            const double y = (double)(z[v] - m) * inv_t;
-            const double e = exp(y);
-            sum += e;
-            dot += e * y;
-        }
-        total += log(sum) - dot / sum; /* H = log Σe^y − Σ softmax·y */
-    }
+    for (int64_t k = 0; k < n * Tm; k++) total += (double)p->mb_entropy[k];
     return total;
 }
 
