@@ -3,8 +3,10 @@
  * rewards against the frozen reference, GAE advantages from the value model, and runs
  * `epochs` passes of clipped policy and value updates in shuffled minibatches, every policy
  * update also carrying the pretraining (ptx) term.
- * Owns: the generator, the rollout and minibatch buffers, its RNG stream, the KL controller and
- * the running score statistics, all allocated by ppo_new; ppo_iterate allocates nothing.
+ * Owns: the generators (one per OpenMP thread, each sampling its part of the batch on its
+ * own thread: ppo.c says why), the rollout and minibatch buffers, its RNG stream, the KL
+ * controller and the running score statistics, all allocated by ppo_new; ppo_iterate
+ * allocates nothing.
  * Borrows: the policy, reference and value models and the two optimizers (they must outlive
  * the engine); ppo_new sizes the models' activations with gpt_alloc. Not thread-safe.
  * Fails: ppo_new on bad settings or out of memory; ppo_iterate on bad prompts or when a caller
