@@ -379,7 +379,10 @@ static void take_rollouts(ppo_t *p, const int32_t *prompts, int64_t stride, cons
 static int rollout(ppo_t *p, const int32_t *prompts, int64_t stride, const int64_t *lens, int64_t B,
                    const gen_opts_t *opts, err_t *err) {
     int failed = 0;
-#pragma omp parallel for num_threads(p->ngen) schedule(static, 1) reduction(+ : failed)
+    /* with one generator the region is inactive (if clause), which is no nesting level: its own
+     * loops keep every thread */
+#pragma omp parallel for num_threads(p->ngen) schedule(static, 1) reduction(+ : failed)            \
+    if (p->ngen > 1)
     for (int i = 0; i < p->ngen; i++) {
         int64_t b0, nb;
         gen_part(B, p->ngen, i, &b0, &nb);
