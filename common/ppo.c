@@ -527,15 +527,26 @@ static void shuffle(ppo_t *p, int64_t n) {
     }
 }
 
-static int check_call(const ppo_t *p, const int64_t *lens, int64_t B, const ppo_callbacks_t *cb,
-                      err_t *err) {
+static int check_call(const ppo_t *p, const int32_t *prompts, int64_t stride, const int64_t *lens,
+                      int64_t B, const ppo_callbacks_t *cb, err_t *err) {
     if (B < 1 || B > p->cfg.batch)
         return err_setf(err, "ppo: %lld prompts: the engine takes 1 to %lld", (long long)B,
                         (long long)p->cfg.batch);
     for (int64_t b = 0; b < B; b++)
-        if (lens[b] < 1 || lens[b] > p->cfg.prompt_max)
-            return err_setf(err, "ppo: prompt %lld has %lld tokens: need 1 to %lld", (long long)b,
-                            (long long)lens[b], (long long)p->cfg.prompt_max);
+        if (lens[b] < 1 || lens[b] > p->cfg.prompt_max || lens[b] > stride)
+            return err_setf(err,
+                            "ppo: prompt %lld has %lld tokens: need 1 to %lld (and at most the "
+                            "row stride %lld)",
+                            (long long)b, (long long)lens[b], (long long)p->cfg.prompt_max,
+                            (long long)stride);
+    /* ids here, not in the generators: their messages would count from their part's start */
+    const int64_t V = p->policy->cfg.vocab_size;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < lens[b]; t++)
+            if (prompts[b * stride + t] < 0 || prompts[b * stride + t] >= V)
+                return err_setf(err, "ppo: prompt %lld: token %lld is %d, outside [0, %lld)",
+                                (long long)b, (long long)t, (int)prompts[b * stride + t],
+                                (long long)V);
     if (!cb->score_recv || !cb->update || (p->cfg.ptx_coef != 0.0 && !cb->ptx_batch))
         return err_setf(err, "ppo: missing callback (score_recv, update%s)",
                         p->cfg.ptx_coef != 0.0 ? ", ptx_batch" : "");
@@ -547,7 +558,7 @@ int ppo_iterate(ppo_t *p, const int32_t *prompts, int64_t stride, const int64_t 
     const ppo_config_t *c = &p->cfg;
     ppo_stats_t st_local, *st = stats ? stats : &st_local;
     memset(st, 0, sizeof *st);
-    if (check_call(p, lens, B, cb, err)) return -1;
+    if (check_call(p, prompts, stride, lens, B, cb, err)) return -1;
     const double t_start = now();
     /* 1. rollout */
     gen_opts_t go = GEN_OPTS_DEFAULT;

@@ -373,6 +373,12 @@ START_TEST(test_ppo_rejects_bad_input) {
     lens[3] = PMAX + 1;
     ck_assert(ppo_iterate(r.ppo, r.prompts, PMAX + 1, lens, NB, &r.cb, NULL, &err) == -1);
     ck_assert_msg(strstr(err.msg, "prompt 3"), "%s", err.msg);
+    /* a token outside the vocabulary, in the second generator's part */
+    err_clear(&err);
+    r.prompts[6 * PMAX] = (int32_t)tiny.vocab_size;
+    ck_assert(ppo_iterate(r.ppo, r.prompts, PMAX, r.lens, NB, &r.cb, NULL, &err) == -1);
+    ck_assert_msg(strstr(err.msg, "prompt 6: token 0"), "%s", err.msg);
+    r.prompts[6 * PMAX] = 1;
     /* a scorer that fails: its message comes back, the models are untouched */
     err_clear(&err);
     r.fake.fail_recv = true;
