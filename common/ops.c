@@ -497,6 +497,29 @@ void ops_logsoftmax_backward(float *dlogits, const float *dlogp, const float *lo
     }
 }
 
+/* ---- entropy ------------------------------------------------------------------------------ */
+
+static OPS_CLONES float row_entropy(const float *row, int64_t V, float temperature) {
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int64_t v = 0; v < V; v++) m = row[v] > m ? row[v] : m;
+    double sum = 0.0, dot = 0.0; /* Σ e^y, Σ e^y·y */
+#pragma omp simd reduction(+ : sum, dot)
+    for (int64_t v = 0; v < V; v++) {
+        const float y = (row[v] - m) / temperature, e = exp_fast(y);
+        sum += (double)e;
+        dot += (double)(e * y);
+    }
+    return (float)(log(sum) - dot / sum);
+}
+
+void ops_entropy(float *ent, const float *logits, const int32_t *mask, int64_t N, int64_t V,
+                 float temperature) {
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; n++)
+        ent[n] = mask[n] < 0 ? 0.0f : row_entropy(logits + n * V, V, temperature);
+}
+
 /* ---- threads ------------------------------------------------------------------------------ */
 
 void ops_set_threads(int n) {

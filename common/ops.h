@@ -75,6 +75,12 @@ void ops_logsoftmax_backward(float *dlogits, const float *dlogp, const float *lo
                              const float *lse, const int32_t *targets, int64_t N, int64_t V,
                              float temperature);
 
+/* Entropy in nats of softmax(logits[n,:] / temperature) for the rows with mask[n] >= 0 (ent[n]
+ * = 0 elsewhere): H = log Σ exp(y) − Σ softmax·y with y = (logits − max) / temperature, sums
+ * in double. A statistic (PPO's policy entropy), so it has no backward. */
+void ops_entropy(float *ent, const float *logits, const int32_t *mask, int64_t N, int64_t V,
+                 float temperature);
+
 /* Sets the threads of OpenMP loops and of OpenBLAS together (`--threads N`); n < 1 leaves the
  * defaults (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS, else every core). Process-wide: call it
  * from main before any model runs. */

@@ -555,6 +555,38 @@ END_TEST
 /* A NaN reaching the fast exp (GELU, attention softmax, log-softmax) comes out as NaN, so
  * training sees it in the loss and stops, and the exp's float-to-int step is not undefined
  * behaviour on it (make asan runs this under UBSan). */
+/* ops_entropy against −Σ p·log p in double, at two temperatures, with a masked row, over a
+ * row longer than any chunk and a peaked one. */
+START_TEST(test_ops_entropy_matches_definition) {
+    enum { N = 3, V = 5003 };
+    rng_t rng;
+    rng_seed(&rng, 31);
+    float *logits = randn(&rng, N * V, 3.0f);
+    logits[2 * V + 17] = 60.0f; /* row 2: almost one-hot */
+    const int32_t mask[N] = {0, -1, 4};
+    float ent[N];
+    const float temps[2] = {1.0f, 0.7f};
+    for (int k = 0; k < 2; k++) {
+        ops_entropy(ent, logits, mask, N, V, temps[k]);
+        ck_assert(ent[1] == 0.0f);
+        for (int64_t n = 0; n < N; n += 2) {
+            const float *row = logits + n * V;
+            double m = -INFINITY, z = 0.0, h = 0.0;
+            for (int64_t v = 0; v < V; v++) m = fmax(m, (double)row[v] / (double)temps[k]);
+            for (int64_t v = 0; v < V; v++) z += exp((double)row[v] / (double)temps[k] - m);
+            for (int64_t v = 0; v < V; v++) {
+                const double lp = (double)row[v] / (double)temps[k] - m - log(z);
+                h -= exp(lp) * lp;
+            }
+            ck_assert_msg(fabs((double)ent[n] - h) < 1e-4 * fmax(1.0, h),
+                          "row %lld at %g: entropy %.7f, expected %.7f", (long long)n,
+                          (double)temps[k], (double)ent[n], h);
+        }
+    }
+    free(logits);
+}
+END_TEST
+
 START_TEST(test_ops_nan_propagates) {
     const float x[4] = {1.0f, NAN, -2.0f, 0.5f};
     float y[4];
@@ -600,6 +632,7 @@ Suite *test_ops_suite(void) {
     tcase_add_test(tc, test_ops_logsoftmax_grad);
     tcase_add_test(tc, test_ops_logsoftmax_large_rows);
     tcase_add_test(tc, test_ops_logsoftmax_chunk_max_rises);
+    tcase_add_test(tc, test_ops_entropy_matches_definition);
     tcase_add_test(tc, test_ops_nan_propagates);
     tcase_add_test(tc, test_ops_threads);
     suite_add_tcase(s, tc);
