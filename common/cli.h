@@ -83,7 +83,8 @@ enum {
     CLI_OPTS_COMMAND = 0x100, /* the command's own options (an enum starting here) */
     CLI_OPTS_TRAINER = 0x200, /* the training harness's flags (--lr, --warmup, --resume, ...) */
     CLI_OPTS_SAMPLER = 0x300, /* the sampling flags (sampler.h: --k, --temperature, ...) */
-    /* 0x400 .. 0xfff: free for the next families (the reward client's flags, ...) */
+    CLI_OPTS_WIRE = 0x400,    /* the reward client's flags (wireopt.h: --timeout, --tries, ...) */
+    /* 0x500 .. 0xfff: free for the next families */
     CLI_OPTS_COMMON = 0x1000, /* --seed, --threads, --log (CLI_OPT_* below) */
 };
 

@@ -100,9 +100,7 @@ bad:
 
 /* ---- Endpoints */
 
-/* True when ep can only be reached from this machine: ipc, inproc, or tcp on a loopback
- * address (127.x.x.x, localhost, ::1). Interface names and wildcards count as public. */
-static bool endpoint_is_local(const char *ep) {
+bool wire_endpoint_is_local(const char *ep) {
     if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9)) return true;
     if (strncmp(ep, "tcp://", 6)) return false;
     const char *host = ep + 6, *colon = strrchr(host, ':');
@@ -266,7 +264,7 @@ const char *wire_server_endpoint(const wire_server_t *s) {
 static int server_socket(wire_server_t *s, const char *endpoint, const char *key_path, err_t *err) {
     char secret[KEY_Z85];
     if (key_path && read_key(key_path, secret, err)) return -1;
-    if (!key_path && !endpoint_is_local(endpoint))
+    if (!key_path && !wire_endpoint_is_local(endpoint))
         return err_setf(err,
                         "%s: binding a non-loopback address needs CURVE keys (a server.key from "
                         "wire_keygen)",

@@ -53,6 +53,12 @@ int wire_keygen(const char *dir, err_t *err);
 
 /* ---- Server. */
 
+/* True when endpoint can only be reached from this machine: ipc, inproc, or tcp on a loopback
+ * address (127.x.x.x, localhost, [::1]). Interface names and wildcards count as public. What
+ * wire_server_new checks before binding without CURVE; a program may check it first to give
+ * its own usage error. */
+bool wire_endpoint_is_local(const char *endpoint);
+
 /* The scoring callback: writes scores[i] for items[i], i < n (1 <= n, at most
  * max(batch_items, WIRE_MAX_ITEMS)). It sees items of several requests at once, so a score
  * must depend on its own item only. items and their texts are valid during the call only.

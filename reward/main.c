@@ -6,6 +6,9 @@
 
 static const cli_command_t commands[] = {
     {"label", reward_cmd_label, "rank completions at a terminal (or --simulated)"},
+    {"score", reward_cmd_score, "score (prompt, response) pairs (--connect: by a reward server)"},
+    {"serve", reward_cmd_serve, "serve a reward model's scores over ZeroMQ"},
+    {"keygen", reward_cmd_keygen, "write CURVE key pairs for reward serve and its clients"},
 };
 
 int main(int argc, char **argv) {
