@@ -10,6 +10,7 @@
  *   rm_tool fuzz EP N               N random and malformed messages to a server at EP from a
  *                                   raw DEALER: each must get exactly one reply, most of them
  *                                   errors; then a valid request must still be scored
+ *   rm_tool info EP                 the server's info reply, one JSON line
  * Exit 0 ok, 1 with "rm_tool: ..." on stderr. */
 #include "ckpt.h"
 #include "cli.h"
@@ -193,12 +194,34 @@ done:
     return rc;
 }
 
+/* Prints the server's reply to an info request (one JSON line). */
+static int cmd_info(const char *ep) {
+    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0, rc = 1;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    const char req[] = "{\"v\":1,\"type\":\"info\",\"id\":\"i\"}";
+    json_t *d = NULL;
+    if (zmq_connect(s, ep) == 0 && zmq_send(s, "", 0, ZMQ_SNDMORE) == 0 &&
+        zmq_send(s, req, sizeof req - 1, 0) > 0 && recv_type(s, &d)) {
+        char *line = json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        puts(line);
+        free(line);
+        rc = 0;
+    } else
+        fprintf(stderr, "rm_tool: info: no reply from %s\n", ep);
+    json_decref(d);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc == 5 && !strcmp(argv[1], "model"))
         return cmd_model(argv[2], strtoull(argv[3], NULL, 10), strtod(argv[4], NULL));
     if (argc == 5 && !strcmp(argv[1], "score"))
         return cmd_score(argv[2], argv[3], atoi(argv[4]));
     if (argc == 4 && !strcmp(argv[1], "fuzz")) return cmd_fuzz(argv[2], atoi(argv[3]));
-    fprintf(stderr, "usage: rm_tool model DIR SEED BIAS | score DIR FILE THREADS | fuzz EP N\n");
+    if (argc == 3 && !strcmp(argv[1], "info")) return cmd_info(argv[2]);
+    fprintf(stderr, "usage: rm_tool model DIR SEED BIAS | score DIR FILE THREADS | fuzz EP N | info EP\n");
     return 2;
 }
