@@ -4,10 +4,10 @@
 
 struct rmserve {
     rm_t *rm;
-    int64_t cap;               /* items one call may hold */
-    const char **prompts;      /* [cap] views of the call's items, in rm_score's form */
-    const char **responses;    /* [cap] */
-    size_t *plens, *rlens;     /* [cap] */
+    int64_t cap;            /* items one call may hold */
+    const char **prompts;   /* [cap] views of the call's items, in rm_score's form */
+    const char **responses; /* [cap] */
+    size_t *plens, *rlens;  /* [cap] */
 };
 
 rmserve_t *rmserve_new(model_t *m, int64_t max_items, err_t *err) {
@@ -55,11 +55,11 @@ int rmserve_score(void *ctx, const wire_item_t *items, int64_t n, double *scores
 
 json_t *rmserve_info(const model_t *m) {
     const gpt_config_t *c = &m->model->cfg;
-    return json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:s, s:f, s:i}", "model", m->dir,
-                     "config", "n_embd", (json_int_t)c->n_embd, "n_layer", (json_int_t)c->n_layer,
-                     "n_head", (json_int_t)c->n_head, "n_positions", (json_int_t)c->n_positions,
-                     "vocab_size", (json_int_t)c->vocab_size, "template", m->meta.template_name,
-                     "reward_bias", m->meta.reward_bias, "eos_id", (int)m->eos_id);
+    return json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:s, s:f, s:i}", "model", m->dir, "config",
+                     "n_embd", (json_int_t)c->n_embd, "n_layer", (json_int_t)c->n_layer, "n_head",
+                     (json_int_t)c->n_head, "n_positions", (json_int_t)c->n_positions, "vocab_size",
+                     (json_int_t)c->vocab_size, "template", m->meta.template_name, "reward_bias",
+                     m->meta.reward_bias, "eos_id", (int)m->eos_id);
 }
 
 rm_stats_t rmserve_stats(const rmserve_t *s) {

@@ -13,12 +13,12 @@
     "\n"                                                                                           \
     "Writes a fresh server key pair and client key pair for CURVE (encrypted ZeroMQ, the server\n" \
     "authenticated by its public key) into DIR (created mode 0700 if missing):\n"                  \
-    "  server.key  the server's secret key: `reward serve --curve-keys DIR` reads it; keep it\n"    \
+    "  server.key  the server's secret key: `reward serve --curve-keys DIR` reads it; keep it\n"   \
     "              on the server\n"                                                                \
-    "  server.pub  the server's public key: every client needs it (--curve-keys DIR)\n"           \
-    "  client.key  a client's secret key (optional: a client without one makes a fresh pair)\n"   \
+    "  server.pub  the server's public key: every client needs it (--curve-keys DIR)\n"            \
+    "  client.key  a client's secret key (optional: a client without one makes a fresh pair)\n"    \
     "  client.pub  its public key\n"                                                               \
-    "Every file is mode 0600. Existing files are never overwritten: a server whose key\n"        \
+    "Every file is mode 0600. Existing files are never overwritten: a server whose key\n"          \
     "changed by accident would lock out its clients.\n"                                            \
     "\n"                                                                                           \
     "options:\n"                                                                                   \

@@ -20,24 +20,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROG            "reward score"
-#define CONNECT_BATCH   1024    /* lines per wire_score call: 4 requests of 256 items */
-#define SCORE_JSON      (JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) /* doubles round-trip */
+#define PROG          "reward score"
+#define CONNECT_BATCH 1024 /* lines per wire_score call: 4 requests of 256 items */
+#define SCORE_JSON    (JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) /* doubles round-trip */
 
 #define CONNECT_HELP                                                                               \
     "usage: reward score --connect EP[,EP...] --in FILE [options]\n"                               \
     "\n"                                                                                           \
-    "Scores each {\"prompt\": ..., \"response\": ...} line of FILE with the reward model behind\n"  \
-    "`reward serve` and writes {\"score\": x} per line on stdout, in order, with 17 significant\n"  \
+    "Scores each {\"prompt\": ..., \"response\": ...} line of FILE with the reward model behind\n" \
+    "`reward serve` and writes {\"score\": x} per line on stdout, in order, with 17 significant\n" \
     "digits: what `reward score --model DIR --in FILE` writes offline (the server applies the\n"   \
-    "template, the end-of-text and reward_bias, and a pair's score does not depend on what it\n"  \
-    "is batched with). Several endpoints share the work; a silent one is skipped while others\n"  \
-    "answer. A server that goes away is retried (--timeout, --tries) and the run carries on\n"    \
-    "when it is back; when none answers: exit 1, \"no reply from EP after N tries\".\n"           \
+    "template, the end-of-text and reward_bias, and a pair's score does not depend on what it\n"   \
+    "is batched with). Several endpoints share the work; a silent one is skipped while others\n"   \
+    "answer. A server that goes away is retried (--timeout, --tries) and the run carries on\n"     \
+    "when it is back; when none answers: exit 1, \"no reply from EP after N tries\".\n"            \
     "\n"                                                                                           \
     "options:\n"                                                                                   \
-    "  --connect EP[,EP]  reward servers, comma-separated (tcp://127.0.0.1:5555)\n"               \
-    "  --in FILE          JSONL, {\"prompt\", \"response\"} per line (other fields are ignored)\n"  \
+    "  --connect EP[,EP]  reward servers, comma-separated (tcp://127.0.0.1:5555)\n"                \
+    "  --in FILE          JSONL, {\"prompt\", \"response\"} per line (other fields are ignored)\n" \
     "  --batch N          lines per round of requests (default 1024)\n" WIREOPT_HELP "\n"
 
 bool reward_score_wants_connect(int argc, char **argv) {
@@ -65,8 +65,8 @@ static int check_sizes(const data_examples_t *ex, err_t *err) {
         const char *field = e->prompt_len > WIRE_MAX_TEXT ? "prompt" : "response";
         const int64_t len = e->prompt_len > WIRE_MAX_TEXT ? e->prompt_len : e->response_len;
         if (len > WIRE_MAX_TEXT)
-            return err_setf(err, "%s:%lld: %s is %lld bytes, over the wire's limit of %d",
-                            ex->path, (long long)e->line, field, (long long)len, WIRE_MAX_TEXT);
+            return err_setf(err, "%s:%lld: %s is %lld bytes, over the wire's limit of %d", ex->path,
+                            (long long)e->line, field, (long long)len, WIRE_MAX_TEXT);
     }
     return 0;
 }

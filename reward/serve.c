@@ -22,15 +22,16 @@
 
 #define PROG              "reward serve"
 #define SERVE_LOG_EVERY_S 10.0
-#define SERVE_BATCH_MAX   4096      /* items per scoring call: far past any useful batch */
-#define SERVE_WAIT_MAX_US 1000000   /* 1 s: more would only add latency */
+#define SERVE_BATCH_MAX   4096    /* items per scoring call: far past any useful batch */
+#define SERVE_WAIT_MAX_US 1000000 /* 1 s: more would only add latency */
 
 #define SERVE_HELP                                                                                 \
     "usage: reward serve --model DIR [--bind EP] [options]\n"                                      \
     "\n"                                                                                           \
     "Serves the reward model in DIR over ZeroMQ until SIGINT or SIGTERM (then it finishes the\n"   \
     "batch in hand, replies and exits 0). Clients send {\"v\":1,\"type\":\"score\",\"id\":...,\n"  \
-    "\"items\":[{\"prompt\":...,\"response\":...}]} and get {\"type\":\"scores\",\"scores\":[...]}\n" \
+    "\"items\":[{\"prompt\":...,\"response\":...}]} and get "                                      \
+    "{\"type\":\"scores\",\"scores\":[...]}\n"                                                     \
     "(template, end-of-text and reward_bias applied here; the same bits whatever else is in the\n" \
     "batch); also info and ping. Anything malformed gets an error reply naming the problem, and\n" \
     "the server keeps serving. Protocol and limits: schemas/wire.md. Clients: `reward score\n"     \
@@ -40,14 +41,14 @@
     "options:\n"                                                                                   \
     "  --model DIR          reward model directory (config.json with a score head,\n"              \
     "                       model.safetensors, vocab.json, merges.txt)\n"                          \
-    "  --bind EP            where to listen (default tcp://127.0.0.1:5555, loopback); any\n"      \
+    "  --bind EP            where to listen (default tcp://127.0.0.1:5555, loopback); any\n"       \
     "                       non-loopback address needs --curve-keys\n"                             \
     "  --curve-keys DIR     CURVE on: DIR/server.key (from `reward keygen --out DIR`); only\n"     \
     "                       clients holding DIR/server.pub get scores\n"                           \
-    "  --batch-items N      gather up to N items into one scoring call (default 64)\n"            \
+    "  --batch-items N      gather up to N items into one scoring call (default 64)\n"             \
     "  --batch-wait-us N    after the first request, wait up to N µs for more (default 2000;\n"   \
     "                       0 = score at once)\n"                                                  \
-    "  --log-every S        with --log: write the metrics every S seconds (default 10)\n"         \
+    "  --log-every S        with --log: write the metrics every S seconds (default 10)\n"          \
     "  --endpoint-file F    also write the bound endpoint to F (atomically) once listening\n"
 
 typedef struct {
@@ -60,20 +61,19 @@ static void on_metrics(void *ctx, const wire_metrics_t *m) {
     serve_ctx_t *s = ctx;
     s->last = *m;
     if (!s->log) return;
-    cli_log_event(s->log, &s->log_err, "serve",
-                  "{s:f, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
-                  "s:f, s:f, s:f, s:I, s:I, s:I}",
-                  "period_s", m->period_s, "requests", (json_int_t)m->requests, "items",
-                  (json_int_t)m->items, "batches", (json_int_t)m->batches, "multi_batches",
-                  (json_int_t)m->multi_batches, "batch_items_max", (json_int_t)m->batch_items_max,
-                  "batch_items_mean", m->batch_items_mean, "pings", (json_int_t)m->pings, "infos",
-                  (json_int_t)m->infos, "errors", (json_int_t)m->errors, "wait_p50_ms",
-                  m->wait_p50_ms, "wait_p90_ms", m->wait_p90_ms, "wait_p99_ms", m->wait_p99_ms,
-                  "wait_max_ms", m->wait_max_ms, "latency_p50_ms", m->latency_p50_ms,
-                  "latency_p90_ms", m->latency_p90_ms, "latency_p99_ms", m->latency_p99_ms,
-                  "latency_max_ms", m->latency_max_ms, "total_requests",
-                  (json_int_t)m->total_requests, "total_items", (json_int_t)m->total_items,
-                  "total_errors", (json_int_t)m->total_errors);
+    cli_log_event(
+        s->log, &s->log_err, "serve",
+        "{s:f, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
+        "s:f, s:f, s:f, s:I, s:I, s:I}",
+        "period_s", m->period_s, "requests", (json_int_t)m->requests, "items", (json_int_t)m->items,
+        "batches", (json_int_t)m->batches, "multi_batches", (json_int_t)m->multi_batches,
+        "batch_items_max", (json_int_t)m->batch_items_max, "batch_items_mean", m->batch_items_mean,
+        "pings", (json_int_t)m->pings, "infos", (json_int_t)m->infos, "errors",
+        (json_int_t)m->errors, "wait_p50_ms", m->wait_p50_ms, "wait_p90_ms", m->wait_p90_ms,
+        "wait_p99_ms", m->wait_p99_ms, "wait_max_ms", m->wait_max_ms, "latency_p50_ms",
+        m->latency_p50_ms, "latency_p90_ms", m->latency_p90_ms, "latency_p99_ms", m->latency_p99_ms,
+        "latency_max_ms", m->latency_max_ms, "total_requests", (json_int_t)m->total_requests,
+        "total_items", (json_int_t)m->total_items, "total_errors", (json_int_t)m->total_errors);
 }
 
 typedef struct {
@@ -159,8 +159,15 @@ done:
     return rc;
 }
 
-enum { O_MODEL = CLI_OPTS_COMMAND, O_BIND, O_CURVE, O_BATCH_ITEMS, O_BATCH_WAIT, O_LOG_EVERY,
-       O_ENDPOINT_FILE };
+enum {
+    O_MODEL = CLI_OPTS_COMMAND,
+    O_BIND,
+    O_CURVE,
+    O_BATCH_ITEMS,
+    O_BATCH_WAIT,
+    O_LOG_EVERY,
+    O_ENDPOINT_FILE
+};
 
 int reward_cmd_serve(int argc, char **argv) {
     static const struct option longopts[] = {

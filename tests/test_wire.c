@@ -644,11 +644,14 @@ START_TEST(test_wire_bad_request_alone) {
     t.fail_on_len = 13;
     void *ctx = zmq_ctx_new(), *s = raw_socket(ctx, wire_server_endpoint(t.srv));
     static const char *const bodies[3] = {
-        "{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":\"p\",\"response\":\"r\"}]}",
+        "{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":\"p\",\"response\":\"r\"}]"
+        "}",
         "{\"v\":1,\"type\":\"score\",\"id\":\"b\",\"items\":[{\"prompt\":\"q\",\"response\":\"r\"},"
         "{\"prompt\":\"thirteen byte\",\"response\":\"r\"}]}",
-        "{\"v\":1,\"type\":\"score\",\"id\":\"c\",\"items\":[{\"prompt\":\"s\",\"response\":\"t\"}]}"};
-    for (int i = 0; i < 3; i++) raw_send(s, (frame_t[2]){{"", 0}, {bodies[i], strlen(bodies[i])}}, 2);
+        "{\"v\":1,\"type\":\"score\",\"id\":\"c\",\"items\":[{\"prompt\":\"s\",\"response\":\"t\"}]"
+        "}"};
+    for (int i = 0; i < 3; i++)
+        raw_send(s, (frame_t[2]){{"", 0}, {bodies[i], strlen(bodies[i])}}, 2);
     int scored = 0, failed = 0;
     for (int i = 0; i < 3; i++) {
         json_t *d = raw_recv(s);

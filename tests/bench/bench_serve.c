@@ -34,11 +34,11 @@ static wire_item_t items[N_ITEMS];
 
 /* World-like pairs: a short prompt, a response of 4 to 60 words (about 15 to 90 tokens). */
 static void make_items(void) {
-    static const char *const words[] = {"apple", "pear", "plum", "is", "the", "opposite",
+    static const char *const words[] = {"apple", "pear", "plum", "is",    "the",   "opposite",
                                         "of",    "hot",  "cold", "Hello", "Maria", "nice"};
     for (int i = 0; i < N_ITEMS; i++) {
-        int np = snprintf(texts[i][0], 512, "What is %d plus %d? Please answer briefly.", i,
-                          i * 7 % 50);
+        int np =
+            snprintf(texts[i][0], 512, "What is %d plus %d? Please answer briefly.", i, i * 7 % 50);
         int nr = 0, n_words = 4 + (i * 37) % 57;
         for (int w = 0; w < n_words; w++)
             nr += snprintf(texts[i][1] + nr, (size_t)(512 - nr), "%s%s", w ? " " : "",
@@ -77,7 +77,8 @@ static int server_start(server_t *s, rmserve_t *rs, const json_t *info, int wait
                                   .score_ctx = rs,
                                   .info = info,
                                   .batch_wait_us = wait_us};
-    if (!(s->srv = wire_server_new(&o, &s->err))) return fprintf(stderr, "bench: %s\n", s->err.msg), -1;
+    if (!(s->srv = wire_server_new(&o, &s->err)))
+        return fprintf(stderr, "bench: %s\n", s->err.msg), -1;
     return pthread_create(&s->thread, NULL, server_main, s) ? -1 : 0;
 }
 
@@ -227,7 +228,8 @@ int main(int argc, char **argv) {
     const double b32 = throughput(ep, quick ? 16 : 48, 32);
     const double c8 = concurrent(ep, quick ? 4 : 12, 16);
     server_stop(&s);
-    if (server_start(&s, rs, info, -1) || latency(wire_server_endpoint(s.srv), n_lat, &now50, &now99))
+    if (server_start(&s, rs, info, -1) ||
+        latency(wire_server_endpoint(s.srv), n_lat, &now50, &now99))
         return 1;
     server_stop(&s);
     if (b32 <= 0 || c8 <= 0) return 1;

@@ -106,10 +106,15 @@ static void send_one(void *s, char *buf, size_t cap) {
     static const char valid[] = "{\"v\":1,\"type\":\"score\",\"id\":7,\"items\":[{\"prompt\":"
                                 "\"What is 7 plus 5?\",\"response\":\"12\"}]}";
     static const char *const bad[] = {
-        "{\"v\":2,\"type\":\"ping\",\"id\":1}", "{\"v\":1,\"type\":\"nope\",\"id\":1}",
+        "{\"v\":2,\"type\":\"ping\",\"id\":1}",
+        "{\"v\":1,\"type\":\"nope\",\"id\":1}",
         "{\"v\":1,\"type\":\"score\",\"id\":1,\"items\":[{\"prompt\":5,\"response\":\"r\"}]}",
-        "{\"v\":1,\"type\":\"score\",\"id\":1,\"items\":{}}", "[1,2,3]", "", "{\"v\":1",
-        "{\"v\":1,\"type\":\"score\",\"id\":1,\"items\":[{\"prompt\":\"\xff\xfe\",\"response\":\"r\"}]}"};
+        "{\"v\":1,\"type\":\"score\",\"id\":1,\"items\":{}}",
+        "[1,2,3]",
+        "",
+        "{\"v\":1",
+        "{\"v\":1,\"type\":\"score\",\"id\":1,\"items\":[{\"prompt\":\"\xff\xfe\",\"response\":"
+        "\"r\"}]}"};
     const int mode = (int)(next() % 6);
     size_t len = 0;
     int frames = 2;
@@ -125,8 +130,9 @@ static void send_one(void *s, char *buf, size_t cap) {
         len = strlen(b);
         memcpy(buf, b, len);
     } else if (mode == 3) { /* a prompt over the text limit */
-        len = (size_t)snprintf(buf, cap, "{\"v\":1,\"type\":\"score\",\"id\":1,\"items\":[{"
-                                         "\"prompt\":\"");
+        len = (size_t)snprintf(buf, cap,
+                               "{\"v\":1,\"type\":\"score\",\"id\":1,\"items\":[{"
+                               "\"prompt\":\"");
         memset(buf + len, 'a', 70000);
         len += 70000;
         len += (size_t)snprintf(buf + len, cap - len, "\",\"response\":\"r\"}]}");
@@ -218,10 +224,10 @@ static int cmd_info(const char *ep) {
 int main(int argc, char **argv) {
     if (argc == 5 && !strcmp(argv[1], "model"))
         return cmd_model(argv[2], strtoull(argv[3], NULL, 10), strtod(argv[4], NULL));
-    if (argc == 5 && !strcmp(argv[1], "score"))
-        return cmd_score(argv[2], argv[3], atoi(argv[4]));
+    if (argc == 5 && !strcmp(argv[1], "score")) return cmd_score(argv[2], argv[3], atoi(argv[4]));
     if (argc == 4 && !strcmp(argv[1], "fuzz")) return cmd_fuzz(argv[2], atoi(argv[3]));
     if (argc == 3 && !strcmp(argv[1], "info")) return cmd_info(argv[2]);
-    fprintf(stderr, "usage: rm_tool model DIR SEED BIAS | score DIR FILE THREADS | fuzz EP N | info EP\n");
+    fprintf(stderr,
+            "usage: rm_tool model DIR SEED BIAS | score DIR FILE THREADS | fuzz EP N | info EP\n");
     return 2;
 }
