@@ -6,11 +6,13 @@
  *  1. round-trip latency of one-item requests (p50, p99), with the server's default batch wait
  *     (2 ms: a lone request waits that long for company) and with no wait;
  *  2. items/s with requests of 32 items from one client;
- *  3. items/s with 8 clients at once, each sending requests of 16 items;
+ *  3. items/s with 8 clients at once, each sending one request of 16 items;
  * next to the model's offline speed (rm_score in process on the same items): the ratio of
- * served to offline items/s is the wire's overhead. Prints a table, merges the figures into
- * bench.json. --quick shrinks the counts; --threads N (default 1: a pair's forward is too small
- * to split, and the server and the offline scorer use the same count, as their ratio needs). */
+ * served to offline items/s is the wire's overhead. 2 and 3 alternate with offline rounds on
+ * the same items, so a shared machine's drifting load falls on all three alike. Prints a table,
+ * merges the figures into bench.json. --quick shrinks the counts; --threads N (default 1: a pair's
+ * forward is too small to split, and the server and the offline scorer use the same count, as their
+ * ratio needs). */
 #include "bench_util.h"
 #include "cli.h"
 #include "data.h"
@@ -64,8 +66,14 @@ typedef struct {
     err_t err;
 } server_t;
 
+static int g_threads = 1; /* --threads: the model's threads, offline and in the server */
+
 static void *server_main(void *arg) {
     server_t *s = arg;
+    /* omp_set_num_threads is per thread: a new thread starts from OMP_NUM_THREADS / all cores,
+     * and its forwards would run on another thread count than the offline ones (measured:
+     * 2 threads on a loaded 2-core machine, 3-4x slower) */
+    ops_set_threads(g_threads);
     if (wire_server_run(s->srv, &s->err)) fprintf(stderr, "bench: server: %s\n", s->err.msg);
     return NULL;
 }
@@ -158,36 +166,32 @@ static double concurrent(const char *ep, int requests, int per) {
     return ok ? (double)N_CLIENTS * requests * per / (bench_now() - t0) : -1;
 }
 
-/* Offline: rm_score in process over all items, best of reps (items/s). */
-static double offline(model_t *m, int reps) {
+/* Offline: rm_score in process over items [first, first + n), items/s. The scorer is rmserve's
+ * own (the server is stopped meanwhile: one model's activations, one user at a time). */
+static double offline(rmserve_t *rs, int first, int n) {
     err_t err = ERR_INIT;
-    rm_t *r = rm_new(m, 0, &err);
-    const char *p[N_ITEMS], *q[N_ITEMS];
-    size_t np[N_ITEMS], nq[N_ITEMS];
-    double scores[N_ITEMS], best = 0;
-    for (int i = 0; i < N_ITEMS; i++)
-        p[i] = items[i].prompt, np[i] = items[i].prompt_len, q[i] = items[i].response,
-        nq[i] = items[i].response_len;
-    for (int rep = 0; r && rep <= reps; rep++) {
-        const double t0 = bench_now();
-        if (rm_score(r, p, np, q, nq, N_ITEMS, scores, &err)) break;
-        const double ips = N_ITEMS / (bench_now() - t0);
-        if (rep > 0 && ips > best) best = ips;
+    double scores[N_ITEMS];
+    const double t0 = bench_now();
+    if (rmserve_score(rs, &items[first], n, scores, &err)) {
+        fprintf(stderr, "bench: offline: %s\n", err.msg);
+        return -1;
     }
-    if (err.msg[0]) fprintf(stderr, "bench: offline: %s\n", err.msg);
-    rm_destroy(&r);
-    return best;
+    return n / (bench_now() - t0);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 int main(int argc, char **argv) {
     cli_runtime_init(argv);
     bool quick = false;
-    int threads = 1; /* one pair's forward (~50 tokens) is too small to split across cores */
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i++) { /* default 1: one pair's forward is too small to split */
         if (!strcmp(argv[i], "--quick")) quick = true;
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) g_threads = atoi(argv[++i]);
     }
-    ops_set_threads(threads);
+    ops_set_threads(g_threads);
     err_t err = ERR_INIT;
     model_t m = {.dir = "(demo-sized, random weights)"};
     const gpt_config_t cfg = {.vocab_size = 50257,
@@ -215,40 +219,61 @@ int main(int argc, char **argv) {
     printf("bench_serve: reward model d 256, 4 layers, context 128; %d pairs of %.0f tokens on "
            "average; %d threads\n",
            N_ITEMS, (double)tokens / N_ITEMS, ops_get_threads());
-
-    const double off1 = offline(&m, quick ? 1 : 3);
     rmserve_t *rs = rmserve_new(&m, WIRE_MAX_ITEMS, &err);
     json_t *info = rmserve_info(&m);
+    if (!rs || !info) return 1;
+
+    /* Latency: the server as `reward serve` starts by default, then with no batch wait. */
     server_t s;
     double lat50 = 0, lat99 = 0, now50 = 0, now99 = 0;
-    const int n_lat = quick ? 100 : 400;
-    if (!rs || server_start(&s, rs, info, 0)) return 1;
-    const char *ep = wire_server_endpoint(s.srv);
-    if (latency(ep, n_lat, &lat50, &lat99)) return 1;
-    const double b32 = throughput(ep, quick ? 16 : 48, 32);
-    const double c8 = concurrent(ep, quick ? 4 : 12, 16);
+    const int n_lat = quick ? 100 : 300;
+    if (server_start(&s, rs, info, 0) ||
+        latency(wire_server_endpoint(s.srv), n_lat, &lat50, &lat99))
+        return 1;
     server_stop(&s);
     if (server_start(&s, rs, info, -1) ||
         latency(wire_server_endpoint(s.srv), n_lat, &now50, &now99))
         return 1;
     server_stop(&s);
-    if (b32 <= 0 || c8 <= 0) return 1;
-    const double off2 = offline(&m, quick ? 1 : 3); /* again: the machine's load drifts */
-    const double off = off1 > off2 ? off1 : off2;
 
-    printf("\n%-44s %12s %10s\n", "reward serve (loopback, one process)", "", "of offline");
-    printf("%-44s %9.2f ms\n", "round trip, 1 item, p50 (default 2 ms wait)", lat50);
-    printf("%-44s %9.2f ms\n", "round trip, 1 item, p99 (default 2 ms wait)", lat99);
-    printf("%-44s %9.2f ms\n", "round trip, 1 item, p50 (--batch-wait-us 0)", now50);
-    printf("%-44s %9.2f ms\n", "round trip, 1 item, p99 (--batch-wait-us 0)", now99);
-    printf("%-44s %9.0f /s %9.0f%%\n", "items/s, requests of 32", b32, 100 * b32 / off);
-    printf("%-44s %9.0f /s %9.0f%%\n", "items/s, 8 clients x requests of 16", c8, 100 * c8 / off);
-    printf("%-44s %9.0f /s   (%.0f tokens/s)\n", "offline rm_score (in process, best of 2)", off,
-           off * (double)tokens / N_ITEMS);
-    json_t *j = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "serve_latency_p50_ms", lat50,
-                          "serve_latency_p99_ms", lat99, "serve_latency_p50_ms_nowait", now50,
-                          "serve_latency_p99_ms_nowait", now99, "serve_items_per_s_b32", b32,
-                          "serve_items_per_s_8clients", c8, "rm_offline_items_per_s", off);
+    /* Throughput: rounds of offline, served b32, served 8 clients on the same 128 items, one
+     * after the other, so the machine's load (shared, drifting) hits all three alike; the
+     * medians and the median of each round's ratio are reported. */
+    enum { ROUNDS_MAX = 9, PER_ROUND = 128 };
+    const int rounds = quick ? 3 : ROUNDS_MAX;
+    double off[ROUNDS_MAX], b32[ROUNDS_MAX], c8[ROUNDS_MAX], rb[ROUNDS_MAX], rc[ROUNDS_MAX];
+    offline(rs, 0, 16); /* warm up */
+    for (int r = 0; r < rounds; r++) {
+        const int first = (r * PER_ROUND) % N_ITEMS;
+        off[r] = offline(rs, first, PER_ROUND);
+        if (server_start(&s, rs, info, 0)) return 1;
+        b32[r] = throughput(wire_server_endpoint(s.srv), PER_ROUND / 32, 32);
+        c8[r] = concurrent(wire_server_endpoint(s.srv), 1, PER_ROUND / N_CLIENTS);
+        server_stop(&s);
+        if (off[r] <= 0 || b32[r] <= 0 || c8[r] <= 0) return 1;
+        rb[r] = b32[r] / off[r];
+        rc[r] = c8[r] / off[r];
+    }
+    const double moff = median(off, rounds), mb32 = median(b32, rounds), mc8 = median(c8, rounds);
+    const double rb32 = median(rb, rounds), rc8 = median(rc, rounds);
+
+    printf("\n%-46s %12s %10s\n", "reward serve (loopback, one process)", "", "of offline");
+    printf("%-46s %9.2f ms\n", "round trip, 1 item, p50 (default 2 ms wait)", lat50);
+    printf("%-46s %9.2f ms\n", "round trip, 1 item, p99 (default 2 ms wait)", lat99);
+    printf("%-46s %9.2f ms\n", "round trip, 1 item, p50 (--batch-wait-us 0)", now50);
+    printf("%-46s %9.2f ms\n", "round trip, 1 item, p99 (--batch-wait-us 0)", now99);
+    printf("%-46s %9.0f /s %9.0f%%\n", "items/s, requests of 32", mb32, 100 * rb32);
+    printf("%-46s %9.0f /s %9.0f%%\n", "items/s, 8 clients x requests of 16", mc8, 100 * rc8);
+    printf("%-46s %9.0f /s   (%.0f tokens/s)\n", "offline rm_score (in process)", moff,
+           moff * (double)tokens / N_ITEMS);
+    printf(
+        "(medians of %d rounds of %d items each; \"of offline\": median of the rounds' ratios)\n",
+        rounds, PER_ROUND);
+    json_t *j = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "serve_latency_p50_ms",
+                          lat50, "serve_latency_p99_ms", lat99, "serve_latency_p50_ms_nowait",
+                          now50, "serve_latency_p99_ms_nowait", now99, "serve_items_per_s_b32",
+                          mb32, "serve_items_per_s_8clients", mc8, "rm_offline_items_per_s", moff,
+                          "serve_b32_of_offline", rb32, "serve_8clients_of_offline", rc8);
     json_decref(info);
     rmserve_destroy(&rs);
     model_release(&m);
