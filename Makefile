@@ -57,12 +57,16 @@ TEST_BIN     := $(BUILD)/bin/run_tests
 BENCH_SRCS   := $(filter-out tests/bench/bench_util.c,$(wildcard tests/bench/*.c))
 BENCH_BINS   := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 
+# Helper programs of the shell integration tests (tests/it/*.c: a tiny reward model, offline
+# scores, a raw ZeroMQ client), linked with the library into $(BUILD)/bin/it/ ($BIN/it/).
+IT_TOOLS     := $(patsubst tests/it/%.c,$(BUILD)/bin/it/%,$(wildcard tests/it/*.c))
+
 .PHONY: all deps ensure-deps test test-run asan bench bench-run demo clean
 
 all: ensure-deps
 	@$(MAKE) --no-print-directory build-all
 
-build-all: $(PROGS) $(TEST_BIN)
+build-all: $(PROGS) $(TEST_BIN) $(IT_TOOLS)
 
 # Installs the Debian packages (apt-get when root, else prints the exact command) and fetches
 # the GPT-2 tokenizer files used by the tests.
@@ -139,7 +143,7 @@ test: ensure-deps
 	@$(MAKE) --no-print-directory test-run
 
 # Integration tests first (one line each), then the Check runner, whose summary line is last.
-test-run: $(PROGS) $(TEST_BIN)
+test-run: $(PROGS) $(TEST_BIN) $(IT_TOOLS)
 	@mkdir -p $(BUILD)/it
 	@for t in $(sort $(wildcard tests/it/*.sh)); do \
 	    n=$$(basename $$t .sh); \
@@ -154,6 +158,10 @@ asan: ensure-deps
 	 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	 $(MAKE) --no-print-directory BUILD=build-asan OPT="$(ASAN_FLAGS)" \
 	     EXTRA_LDFLAGS="-fsanitize=address,undefined" test-run
+
+$(BUILD)/bin/it/%: tests/it/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench_util.c $(LIB)
 	@mkdir -p $(dir $@)

@@ -85,7 +85,8 @@ enum {
     CLI_OPTS_SAMPLER = 0x300, /* the sampling flags (sampler.h: --k, --temperature, ...) */
     CLI_OPTS_SETTINGS = 0x400, /* a training command's settings table, one code per row
                                   (harness.h: the shared --lr, --warmup, ... and its own) */
-    /* 0x500 .. 0xfff: free for the next families (the reward client's flags, ...) */
+    CLI_OPTS_WIRE = 0x500,     /* the reward client's flags (wireopt.h: --timeout, --tries, ...) */
+    /* 0x600 .. 0xfff: free for the next families */
     CLI_OPTS_COMMON = 0x1000, /* --seed, --threads, --log (CLI_OPT_* below) */
 };
 

@@ -100,9 +100,7 @@ bad:
 
 /* ---- Endpoints */
 
-/* True when ep can only be reached from this machine: ipc, inproc, or tcp on a loopback
- * address (127.x.x.x, localhost, ::1). Interface names and wildcards count as public. */
-static bool endpoint_is_local(const char *ep) {
+bool wire_endpoint_is_local(const char *ep) {
     if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9)) return true;
     if (strncmp(ep, "tcp://", 6)) return false;
     const char *host = ep + 6, *colon = strrchr(host, ':');
@@ -266,7 +264,7 @@ const char *wire_server_endpoint(const wire_server_t *s) {
 static int server_socket(wire_server_t *s, const char *endpoint, const char *key_path, err_t *err) {
     char secret[KEY_Z85];
     if (key_path && read_key(key_path, secret, err)) return -1;
-    if (!key_path && !endpoint_is_local(endpoint))
+    if (!key_path && !wire_endpoint_is_local(endpoint))
         return err_setf(err,
                         "%s: binding a non-loopback address needs CURVE keys (a server.key from "
                         "wire_keygen)",
@@ -481,6 +479,14 @@ static void take_message(wire_server_t *s, inmsg_t *m) {
     }
 }
 
+/* One scoring call; a failure always carries a message. */
+static int call_scorer(wire_server_t *s, const wire_item_t *items, int64_t n, double *scores,
+                       err_t *err) {
+    int rc = s->score(s->score_ctx, items, n, scores, err);
+    if (rc != 0 && !err->msg[0]) err_setf(err, "the scorer failed without saying why");
+    return rc;
+}
+
 /* Scores the batch in hand with one call and replies to each request with its own scores. */
 static void score_batch(wire_server_t *s) {
     int64_t k = 0;
@@ -495,25 +501,31 @@ static void score_batch(wire_server_t *s) {
     }
     err_t e = ERR_INIT;
     double t_call = now_s();
-    int rc = s->score(s->score_ctx, s->items, k, s->scores, &e);
-    if (rc != 0 && !e.msg[0]) err_setf(&e, "the scorer failed without saying why");
+    int rc = call_scorer(s, s->items, k, s->scores, &e);
     s->period.batches++;
     s->period.multi_batches += s->n_reqs > 1;
     if (k > s->period.batch_items_max) s->period.batch_items_max = k;
     for (int64_t r = 0, first = 0; r < s->n_reqs; first += s->reqs[r].n, r++) {
         request_t *q = &s->reqs[r];
+        err_t one = ERR_INIT;
+        int qrc = rc;
+        const char *why = e.msg;
+        if (rc != 0 && s->n_reqs > 1) { /* which request failed? each alone (row-independent) */
+            qrc = call_scorer(s, s->items + first, q->n, s->scores + first, &one);
+            why = one.msg;
+        }
         json_t *arr = json_array();
-        for (int64_t i = 0; rc == 0 && i < q->n && arr; i++) {
+        for (int64_t i = 0; qrc == 0 && i < q->n && arr; i++) {
             if (!isfinite(s->scores[first + i])) {
                 json_decref(arr);
                 arr = NULL;
             } else
                 json_array_append_new(arr, json_real(s->scores[first + i]));
         }
-        if (rc != 0 || !arr) {
+        if (qrc != 0 || !arr) {
             json_decref(arr);
             send_error(s, q->identity, q->identity_len, q->id,
-                       rc ? e.msg : "the scorer returned a non-finite score");
+                       qrc ? why : "the scorer returned a non-finite score");
         } else {
             send_reply(s, q->identity, q->identity_len,
                        json_pack("{s:i, s:s, s:O, s:o}", "v", WIRE_VERSION, "type", "scores", "id",

@@ -53,11 +53,19 @@ int wire_keygen(const char *dir, err_t *err);
 
 /* ---- Server. */
 
+/* True when endpoint can only be reached from this machine: ipc, inproc, or tcp on a loopback
+ * address (127.x.x.x, localhost, [::1]). Interface names and wildcards count as public. What
+ * wire_server_new checks before binding without CURVE; a program may check it first to give
+ * its own usage error. */
+bool wire_endpoint_is_local(const char *endpoint);
+
 /* The scoring callback: writes scores[i] for items[i], i < n (1 <= n, at most
  * max(batch_items, WIRE_MAX_ITEMS)). It sees items of several requests at once, so a score
  * must depend on its own item only. items and their texts are valid during the call only.
- * Returns 0, or -1 with err set: every request of the batch then gets an error reply with
- * err's text, and the server keeps serving. Non-finite scores are refused the same way. */
+ * Returns 0, or -1 with err set: a batch of one request gets an error reply with err's text;
+ * a batch of several is scored again request by request, so only a request whose own items
+ * fail gets the error (one client's bad prompt never costs another its scores). The server
+ * keeps serving. A request with a non-finite score gets an error reply the same way. */
 typedef int (*wire_score_fn)(void *ctx, const wire_item_t *items, int64_t n, double *scores,
                              err_t *err);
 

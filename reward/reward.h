@@ -2,6 +2,7 @@
  * and returns the process exit code: 0 ok, 1 failure, 2 usage. */
 #ifndef RLHF_REWARD_H
 #define RLHF_REWARD_H
+#include <stdbool.h>
 
 /* The simulated labeler's default noise: two simulated labelers at this noise agree on about
  * 73% of pairs, as InstructGPT's labelers agreed with each other — measured with
@@ -14,4 +15,13 @@ int reward_cmd_label(int argc, char **argv);
 int reward_cmd_import(int argc, char **argv);
 int reward_cmd_export(int argc, char **argv);
 int reward_cmd_agreement(int argc, char **argv);
+int reward_cmd_score(int argc, char **argv);
+int reward_cmd_serve(int argc, char **argv);
+int reward_cmd_keygen(int argc, char **argv);
+
+/* `reward score --connect EP[,EP...]` (reward/score_connect.c): the whole command when argv
+ * holds --connect, which reward_score_wants_connect tells (reward/score.c dispatches on it).
+ * Returns the exit code. */
+bool reward_score_wants_connect(int argc, char **argv);
+int reward_score_connect_main(int argc, char **argv);
 #endif /* RLHF_REWARD_H */

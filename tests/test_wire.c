@@ -636,6 +636,51 @@ START_TEST(test_wire_malformed) {
 }
 END_TEST
 
+/* A scorer that fails on one request of a batch: only that request gets the error, the
+ * requests batched with it get their scores (the batch is scored again request by request). */
+START_TEST(test_wire_bad_request_alone) {
+    server_t t;
+    server_start(&t, NULL, NULL, 300000); /* 300 ms to gather: the three arrive together */
+    t.fail_on_len = 13;
+    void *ctx = zmq_ctx_new(), *s = raw_socket(ctx, wire_server_endpoint(t.srv));
+    static const char *const bodies[3] = {
+        "{\"v\":1,\"type\":\"score\",\"id\":\"a\",\"items\":[{\"prompt\":\"p\",\"response\":\"r\"}]"
+        "}",
+        "{\"v\":1,\"type\":\"score\",\"id\":\"b\",\"items\":[{\"prompt\":\"q\",\"response\":\"r\"},"
+        "{\"prompt\":\"thirteen byte\",\"response\":\"r\"}]}",
+        "{\"v\":1,\"type\":\"score\",\"id\":\"c\",\"items\":[{\"prompt\":\"s\",\"response\":\"t\"}]"
+        "}"};
+    for (int i = 0; i < 3; i++)
+        raw_send(s, (frame_t[2]){{"", 0}, {bodies[i], strlen(bodies[i])}}, 2);
+    int scored = 0, failed = 0;
+    for (int i = 0; i < 3; i++) {
+        json_t *d = raw_recv(s);
+        const char *type = json_string_value(json_object_get(d, "type"));
+        const char *id = json_string_value(json_object_get(d, "id"));
+        if (!strcmp(id, "b")) {
+            ck_assert_str_eq(type, "error");
+            HAS(json_string_value(json_object_get(d, "error")), "fake scorer: prompt of 13 bytes");
+            failed++;
+        } else {
+            ck_assert_str_eq(type, "scores");
+            const char *p = !strcmp(id, "a") ? "p" : "s", *r = !strcmp(id, "a") ? "r" : "t";
+            ck_assert(json_real_value(json_array_get(json_object_get(d, "scores"), 0)) ==
+                      fake_score(p, 1, r, 1));
+            scored++;
+        }
+        json_decref(d);
+    }
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    const int64_t calls = t.calls;
+    server_stop(&t);
+    ck_assert_int_eq(scored, 2);
+    ck_assert_int_eq(failed, 1);
+    ck_assert_int_eq(calls, 4); /* the batch, then each of its three requests alone */
+    ck_assert_int_eq(t.sum.multi_batches, 1);
+}
+END_TEST
+
 /* ---- no server, a restarted server, a dead endpoint among live ones */
 
 START_TEST(test_wire_no_server) {
@@ -990,6 +1035,7 @@ Suite *test_wire_suite(void) {
     tcase_add_test(tc, test_wire_chunks_and_split);
     tcase_add_test(tc, test_wire_concurrent_clients);
     tcase_add_test(tc, test_wire_malformed);
+    tcase_add_test(tc, test_wire_bad_request_alone);
     tcase_add_test(tc, test_wire_no_server);
     tcase_add_test(tc, test_wire_server_restart);
     tcase_add_test(tc, test_wire_dead_endpoint);
