@@ -14,14 +14,22 @@
 #endif
 
 static int g_rank = 0, g_size = 1;
-static bool g_mpi;       /* dist_init started MPI (and dist_finalize has not ended it) */
-static double g_comm_s;  /* seconds inside dist_allreduce_f32 */
+static double g_comm_s; /* seconds inside dist_allreduce_f32 */
+
+#ifdef RLHF_MPI
+static bool g_mpi; /* dist_init started MPI (and dist_finalize has not ended it) */
 
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+/* Started by an MPI launcher: Open MPI's mpirun, a PMIx launcher (srun), MPICH's hydra. */
+static bool launched(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
+}
+#endif
 
 bool dist_enabled(void) {
 #ifdef RLHF_MPI
@@ -47,11 +55,6 @@ int64_t dist_share(int64_t n, int64_t *first) {
     const int64_t a = n * g_rank / g_size, b = n * (g_rank + 1) / g_size;
     *first = a;
     return b - a;
-}
-
-/* Started by an MPI launcher: Open MPI's mpirun, a PMIx launcher (srun), MPICH's hydra. */
-static bool launched(void) {
-    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
 }
 
 int dist_init(err_t *err) {
@@ -115,6 +118,8 @@ void dist_sum_f64(double *x, int n) {
         x[i] = s;
     }
     free(all);
+#else
+    (void)x;
 #endif
 }
 
