@@ -108,7 +108,8 @@ void dist_allreduce_f32(float *x, size_t n, float scale) {
 void dist_sum_f64(double *x, int n) {
     if (g_size <= 1 || n <= 0) return;
 #ifdef RLHF_MPI
-    if (n > DIST_MAX_SMALL) dist_abort("dist", "dist_sum_f64: %d values, at most %d", n, DIST_MAX_SMALL);
+    if (n > DIST_MAX_SMALL)
+        dist_abort("dist", "dist_sum_f64: %d values, at most %d", n, DIST_MAX_SMALL);
     double *all = malloc((size_t)g_size * (size_t)n * sizeof *all);
     if (!all) dist_abort("dist", "out of memory");
     MPI_Allgather(x, n, MPI_DOUBLE, all, n, MPI_DOUBLE, MPI_COMM_WORLD);
@@ -161,7 +162,8 @@ int dist_check_same(uint64_t x, const char *what, err_t *err) {
         if (all[r] != all[0]) bad = r;
     int rc = 0;
     if (bad >= 0)
-        rc = err_setf(err, "%s: rank %d holds checksum 0x%016" PRIx64 ", rank 0 0x%016" PRIx64
+        rc = err_setf(err,
+                      "%s: rank %d holds checksum 0x%016" PRIx64 ", rank 0 0x%016" PRIx64
                       " (the ranks have diverged)",
                       what, bad, all[bad], all[0]);
     free(all);

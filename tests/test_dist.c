@@ -92,8 +92,8 @@ START_TEST(test_dist_check_same_names_the_rank) {
         ck_assert_int_eq(rc, 0);
     } else {
         ck_assert_int_eq(rc, -1);
-        ck_assert_msg(strstr(err.msg, "parameters: rank 1 holds checksum 0x000000000000002b"),
-                      "%s", err.msg);
+        ck_assert_msg(strstr(err.msg, "parameters: rank 1 holds checksum 0x000000000000002b"), "%s",
+                      err.msg);
     }
 }
 END_TEST

@@ -20,9 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STEPS      16
-#define FROM_STEP  4
-#define REPEATS    2
+#define STEPS     16
+#define FROM_STEP 4
+#define REPEATS   2
 #define MPI_ENV                                                                                    \
     "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader "           \
     "OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1 "
@@ -115,8 +115,8 @@ int main(int argc, char **argv) {
         if (thr > best_thr) best_thr = thr;
         if (mpi > best_mpi) {
             best_mpi = mpi;
-            allreduce_ms = run_json_number(strcat(strcpy(self, dir), "/mpi"),
-                                           "allreduce_ms_per_step");
+            allreduce_ms =
+                run_json_number(strcat(strcpy(self, dir), "/mpi"), "allreduce_ms_per_step");
         }
     }
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
