@@ -638,9 +638,9 @@ static void update_results(harness_t *h) {
     json_object_set_new(o, "tokens", json_integer(r->tokens));
     json_object_set_new(o, "tokens_per_s", cli_json_number(r->tokens_per_s));
     if (dist_size() > 1 && r->step > r->start_step) /* rank 0's wait in the gradient allreduce */
-        json_object_set_new(o, "allreduce_ms_per_step",
-                            cli_json_number(dist_comm_seconds() * 1e3 /
-                                            (double)(r->step - r->start_step)));
+        json_object_set_new(
+            o, "allreduce_ms_per_step",
+            cli_json_number(dist_comm_seconds() * 1e3 / (double)(r->step - r->start_step)));
 }
 
 /* ---- checkpoints -------------------------------------------------------------------------- */

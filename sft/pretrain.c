@@ -109,7 +109,7 @@ typedef struct {
     size_t corpus_len;
     tok_ids_t train_ids, val_ids;
     gpt_model_t *model;
-    harness_lm_t lm; /* batch buffers of Bl x T */
+    harness_lm_t lm;  /* batch buffers of Bl x T */
     int64_t B, Bl, T; /* global batch, most rows one rank takes (B on one rank), window */
     int32_t *all_inputs, *all_targets; /* (B, T): the global batch (only with several ranks) */
     data_stream_t train, val;

@@ -77,9 +77,9 @@ typedef struct {
     const char *tokenizer_dir; /* vocab.json + merges.txt copied into checkpoints */
     data_sft_t train, val;
     data_order_t order; /* epoch and pos are the data position train_state.bin keeps */
-    int64_t B;    /* global batch */
-    int64_t Bl;   /* most rows one rank takes (B on one rank): the model's activations */
-    int64_t *idx; /* (B) */
+    int64_t B;          /* global batch */
+    int64_t Bl;         /* most rows one rank takes (B on one rank): the model's activations */
+    int64_t *idx;       /* (B) */
     harness_lm_t lm;
     harness_t *h;
 } train_t;
@@ -246,8 +246,8 @@ int sft_cmd_train(int argc, char **argv) {
                   {"data.pos", &t.order.pos, sizeof t.order.pos}},
         .nstate = 2,
     };
-    if (harness_lm_init(&t.lm, t.m.model, t.Bl, T_max, &err) ||
-        !(t.h = harness_new(&hc, &err)) || harness_add_model(t.h, "", t.m.model, NULL, &err) < 0 ||
+    if (harness_lm_init(&t.lm, t.m.model, t.Bl, T_max, &err) || !(t.h = harness_new(&hc, &err)) ||
+        harness_add_model(t.h, "", t.m.model, NULL, &err) < 0 ||
         cli_json_merge(harness_results(t.h), &err, "{s:I, s:I, s:I}", "demos",
                        (json_int_t)t.train.n, "val_demos", (json_int_t)t.val.n, "max_len",
                        (json_int_t)t.train.max_len))
