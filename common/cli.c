@@ -1,4 +1,5 @@
 #include "cli.h" /* own header first: proves it compiles on its own */
+#include "dist.h"
 #include "fs.h"
 #include <cblas.h>
 #include <errno.h>
@@ -215,8 +216,14 @@ int cli_dispatch(const char *prog, const cli_command_t *commands, size_t n, int 
         dispatch_usage(stdout, prog, commands, n);
         return 0;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(argv[1], commands[i].name)) continue;
+        const int rc = commands[i].run(argc - 1, argv + 1);
+        /* under mpirun: leave the job cleanly on success; a failing rank exits without it,
+         * so mpirun stops the other ranks instead of leaving them waiting (common/dist.h) */
+        if (rc == 0) dist_finalize();
+        return rc;
+    }
     fprintf(stderr, "%s: error: unknown command '%s'\n", prog, argv[1]);
     dispatch_usage(stderr, prog, commands, n);
     return 2;

@@ -5,6 +5,7 @@
  * to, so a crash between two of those writes is detected by --resume instead of silently
  * mixing two steps. */
 #include "harness.h" /* own header first: proves it compiles on its own */
+#include "dist.h"
 #include "fs.h"
 #include <errno.h>
 #include <inttypes.h>
@@ -39,6 +40,8 @@ typedef struct {
     double grad_clip;       /* 0 = off */
     double last_norm;       /* of the last update (NAN = none yet) */
     double last_lr;         /* of the last update (NAN = none yet) */
+    double weight;          /* MPI: this rank's weight of the next update (harness_grad_weight) */
+    bool weighted;          /* weight was given for the next update */
     char sec_name[OPTIM_NUM_SECTIONS][80]; /* "value.adam.m", ... */
 } hmodel_t;
 
@@ -56,6 +59,7 @@ struct harness {
     cli_progress_t progress;
     bool progress_on;   /* progress initialised (finish it before returning) */
     bool out_written;   /* run.json "running" is in OUT: a failure is recorded there */
+    bool lead;          /* rank 0: the one that writes OUT, the log and the progress line */
     int64_t step;       /* the step running (in the hook) or the last one done */
     int64_t saved_step; /* last step checkpointed into OUT by this process or before (-1) */
     int64_t val_step;   /* last step validated (-1) */
@@ -380,8 +384,9 @@ void harness_parse(harness_args_t *a, const char *prog, const char *help, int ar
     if (a->resume && a->overwrite)
         cli_usage_error(prog, "--resume and --overwrite exclude each other");
     for (int i = 0; i < n; i++) row(a, i)->defaulted = row(a, i)->flag && !row(a, i)->given;
-    if (!a->resume) return;
     err_t err = ERR_INIT;
+    if (dist_init(&err)) cli_die(prog, "%s", err.msg); /* under mpirun: join the job */
+    if (!a->resume) return;
     const int rc = harness_resume_settings(a, &err);
     if (rc == HARNESS_ECONFLICT) cli_usage_error(prog, "%s", err.msg);
     if (rc) cli_die(prog, "%s", err.msg);
@@ -424,6 +429,7 @@ int harness_prepare_out(const harness_args_t *a, err_t *err) {
                             STATE_FILE);
         return 0;
     }
+    if (dist_rank() != 0) return 0; /* rank 0 alone writes OUT (which may not be shared) */
     if (!a->overwrite && (file_exists(out, "model.safetensors") || file_exists(out, STATE_FILE)))
         return err_setf(err,
                         "%s already holds a checkpoint: --resume continues it, --overwrite "
@@ -484,10 +490,33 @@ static int nonfinite_error(const harness_t *h, const char *what, double x, err_t
                     h->step, what, kind);
 }
 
+void harness_grad_weight(harness_t *h, int i, double weight) {
+    if (i < 0 || i >= h->nmodels) return;
+    h->models[i].weight = weight;
+    h->models[i].weighted = true;
+}
+
+/* MPI: the gradient of the global mean from every rank's local one: each rank scales its slab
+ * by weight_r / Σ weight (1/size without weights), then one fp32 allreduce sums them. */
+static void reduce_grads(hmodel_t *m) {
+    const int P = dist_size();
+    double w[1] = {m->weighted ? m->weight : 1.0};
+    const double mine = w[0];
+    dist_sum_f64(w, 1);
+    const float scale = w[0] > 0 ? (float)(mine / w[0]) : 1.0f / (float)P;
+    float *g = m->model->grads_mem;
+    const size_t n = (size_t)m->model->num_params;
+#pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < n; k++) g[k] *= scale;
+    dist_allreduce_f32(g, n, 1.0f);
+}
+
 int harness_update(harness_t *h, int i, err_t *err) {
     if (i < 0 || i >= h->nmodels) return err_setf(err, "harness_update: no model %d", i);
     hmodel_t *m = &h->models[i];
     gpt_model_t *model = m->model;
+    if (dist_size() > 1) reduce_grads(m);
+    m->weighted = false;
     m->last_norm = optim_clip_grad_norm(m->opt, model->grads_mem, m->grad_clip);
     if (!isfinite(m->last_norm)) {
         char what[64];
@@ -608,6 +637,10 @@ static void update_results(harness_t *h) {
                         r->best_step > 0 ? json_integer(r->best_step) : json_null());
     json_object_set_new(o, "tokens", json_integer(r->tokens));
     json_object_set_new(o, "tokens_per_s", cli_json_number(r->tokens_per_s));
+    if (dist_size() > 1 && r->step > r->start_step) /* rank 0's wait in the gradient allreduce */
+        json_object_set_new(
+            o, "allreduce_ms_per_step",
+            cli_json_number(dist_comm_seconds() * 1e3 / (double)(r->step - r->start_step)));
 }
 
 /* ---- checkpoints -------------------------------------------------------------------------- */
@@ -620,17 +653,37 @@ static int save_best(harness_t *h, err_t *err) {
     return cli_run_write(&h->run, h->best_dir, "running", err);
 }
 
-/* OUT: the models, then train_state.bin (with the parameters' hash), then run.json. */
+/* MPI: the parameters' checksum on every rank against rank 0's (they must be bit-identical:
+ * the same reduced gradient, the same update); logged as a "dist" event and noted on the
+ * progress line. A difference fails the run before anything is written. */
+static int check_ranks(harness_t *h, uint64_t hash, err_t *err) {
+    if (dist_size() <= 1) return 0;
+    if (dist_check_same(hash, "parameters", err))
+        return err_prefixf(err, "step %" PRId64 ": ", h->step);
+    char hex[24];
+    snprintf(hex, sizeof hex, "0x%016" PRIx64, hash);
+    if (h->progress_on)
+        cli_progress_note(&h->progress, "step %" PRId64 ": parameters identical on %d ranks (%s)",
+                          h->step, dist_size(), hex);
+    return cli_log_event(h->log, err, "dist", "{s:I, s:i, s:s, s:b}", "step", (json_int_t)h->step,
+                         "ranks", dist_size(), "params_checksum", hex, "same", 1);
+}
+
+/* OUT: the models, then train_state.bin (with the parameters' hash), then run.json. Rank 0
+ * writes; every rank checks its parameters against rank 0's first. */
 static int save_last(harness_t *h, err_t *err) {
     const char *out = h->args->out;
+    const uint64_t hash = params_hash(h);
+    if (check_ranks(h, hash, err)) return -1;
+    h->saved_step = h->step;
+    if (!h->lead) return 0;
     if (h->cfg.hooks.save(h->cfg.hooks.ctx, out, err)) return -1;
-    h->st.params_hash = params_hash(h);
+    h->st.params_hash = hash;
     h->st.saved_step = h->step;
     ckpt_section_t sec[MAX_SECTIONS];
     const int n = state_sections(h, sec);
     snprintf(h->path, sizeof h->path, "%s/%s", out, STATE_FILE);
     if (ckpt_state_save(h->path, sec, n, err)) return -1;
-    h->saved_step = h->step;
     update_results(h);
     return cli_run_write(&h->run, out, "running", err);
 }
@@ -650,7 +703,7 @@ static int validate(harness_t *h, err_t *err) {
     if (best) {
         h->st.best_val = h->res.best_val = val;
         h->st.best_step = h->res.best_step = step;
-        if (save_best(h, err)) return -1;
+        if (h->lead && save_best(h, err)) return -1;
     }
     if (h->progress_on)
         cli_progress_note(&h->progress, "step %" PRId64 ": val %s %.4f%s", step, h->cfg.metric, val,
@@ -691,6 +744,36 @@ static void progress_extra(char *buf, size_t size, const harness_t *h, double lr
         snprintf(buf + n, size - (size_t)n, "  val %.4f", h->res.val);
 }
 
+/* MPI: the step's tokens summed over the ranks, its loss and figures made global (unless the
+ * hook did: o->global) and a stop requested on any rank agreed by all (*stop). */
+static void reduce_step(harness_step_t *o, bool *stop) {
+    *stop = cli_stop_requested();
+    if (dist_size() <= 1) return;
+    double v[DIST_MAX_SMALL];
+    int n = 0;
+    v[n++] = (double)o->tokens;
+    v[n++] = *stop ? 1.0 : 0.0;
+    const int nf = o->global ? -1 : o->nfigures; /* -1: nothing to average */
+    for (int k = -1; k < nf; k++) {              /* k = -1: the loss, then the figures */
+        const double x = k < 0 ? o->loss : o->figures[k].value;
+        v[n++] = o->weight * x;
+        v[n++] = x;
+        v[n++] = isfinite(x) ? 0.0 : 1.0;
+    }
+    if (!o->global) v[n++] = o->weight;
+    dist_sum_f64(v, n);
+    o->tokens = (int64_t)v[0];
+    *stop = v[1] > 0;
+    const double W = o->global ? 0 : v[n - 1];
+    for (int k = -1, j = 2; k < nf; k++, j += 3) {
+        const double x = v[j + 2] > 0 ? (double)NAN : W != 0 ? v[j] / W : v[j + 1] / dist_size();
+        if (k < 0)
+            o->loss = x;
+        else
+            o->figures[k].value = x;
+    }
+}
+
 /* Steps until done, stopped or failed; *stopped tells which of the first two. */
 static int train_loop(harness_t *h, bool *stopped, err_t *err) {
     const int64_t steps = h->cfg.steps, stop_at = h->args->stop_at;
@@ -702,18 +785,20 @@ static int train_loop(harness_t *h, bool *stopped, err_t *err) {
         const double lr = h->nmodels > 0 ? optim_lr(&h->models[0].sched, h->step - 1) : (double)NAN;
         harness_step_t o = {.loss = NAN};
         if (h->cfg.hooks.step(h->cfg.hooks.ctx, h, h->step, &o, err)) return -1;
+        bool stop_req;
+        reduce_step(&o, &stop_req);
         if (!isfinite(o.loss)) return nonfinite_error(h, "loss", o.loss, err);
         h->res.step = h->step;
         h->res.loss = o.loss;
         h->res.tokens += o.tokens;
         progress_extra(extra, sizeof extra, h, lr);
-        cli_progress_update(&h->progress, h->step, o.loss, o.tokens, extra);
+        if (h->progress_on) cli_progress_update(&h->progress, h->step, o.loss, o.tokens, extra);
         if (log_step(h, &o, lr, err)) return -1;
         const int64_t every = h->args->eval_every;
         const bool due = h->step == steps || (every > 0 && h->step % every == 0);
         if (due && h->cfg.hooks.validate && validate(h, err)) return -1;
         if (due && save_last(h, err)) return -1;
-        if (cli_stop_requested() || (stop_at > 0 && h->step >= stop_at)) {
+        if (stop_req || (stop_at > 0 && h->step >= stop_at)) {
             *stopped = h->step < steps;
             break;
         }
@@ -748,7 +833,8 @@ harness_t *harness_new(const harness_config_t *cfg, err_t *err) {
     }
     if (cli_run_init(&h->run, cfg->prog, h->args->argc, h->args->argv, &h->args->common, err))
         goto fail;
-    h->log = cli_log_open(h->args->common.log_path, h->args->resume, err);
+    h->lead = dist_rank() == 0;
+    h->log = h->lead ? cli_log_open(h->args->common.log_path, h->args->resume, err) : NULL;
     if (!h->log && err_isset(err)) goto fail;
     return h;
 fail:
@@ -789,8 +875,11 @@ static int setup(harness_t *h, err_t *err) {
         }
     }
     h->res.start_step = h->res.step = h->step;
-    if (fs_mkdirs(h->args->out, err) || cli_install_stop_handler(err) || record_settings(h, err))
-        return -1;
+    if (cli_install_stop_handler(err) || record_settings(h, err)) return -1;
+    if (json_object_set_new(h->run.results, "ranks", json_integer(dist_size())))
+        return err_setf(err, "out of memory");
+    if (!h->lead) return 0;
+    if (fs_mkdirs(h->args->out, err)) return -1;
     update_results(h);
     if (cli_run_write(&h->run, h->args->out, "running", err)) return -1;
     h->out_written = true;
@@ -810,6 +899,7 @@ static int finish(harness_t *h, bool stopped, double t0, err_t *err) {
     h->res.tokens_per_s =
         h->res.elapsed_s > 0 ? (double)h->res.tokens / h->res.elapsed_s : (double)NAN;
     update_results(h);
+    if (!h->lead) return 0;
     if (cli_run_write(&h->run, out, h->res.status, err)) return -1;
     if (h->res.best_step > 0 && access(h->best_dir, F_OK) == 0 &&
         cli_run_write(&h->run, h->best_dir, h->res.status, err))
@@ -834,12 +924,13 @@ int harness_run(harness_t *h, harness_result_t *res, err_t *err) {
         h->res.initial_val = h->st.initial_val = h->res.val;
     }
     if (rc == 0) {
-        cli_progress_init(&h->progress, stderr, h->cfg.prog, h->step, h->cfg.steps);
-        h->progress_on = true;
+        if (h->lead) cli_progress_init(&h->progress, stderr, h->cfg.prog, h->step, h->cfg.steps);
+        h->progress_on = h->lead;
         rc = train_loop(h, &stopped, err);
     }
     if (rc == 0) rc = finish(h, stopped, t0, err);
     if (rc != 0) {
+        if (dist_size() > 1) err_prefixf(err, "rank %d: ", dist_rank());
         if (h->progress_on) cli_progress_finish(&h->progress, NULL);
         h->progress_on = false;
         if (h->out_written) {
@@ -887,13 +978,13 @@ static int64_t count_kept(const int32_t *targets, int64_t n) {
 
 double harness_lm_logprob(harness_lm_t *lm, int64_t B, int64_t T, int64_t *kept) {
     gpt_forward(lm->model, lm->inputs, B, T);
-    *kept = count_kept(lm->targets, B * T);
+    *kept = lm->kept = count_kept(lm->targets, B * T);
     return gpt_lm_logprobs(lm->model, lm->targets, 1.0f, lm->logp);
 }
 
 double harness_lm_backward(harness_lm_t *lm, int64_t B, int64_t T) {
     gpt_model_t *m = lm->model;
-    const int64_t N = B * T, kept = count_kept(lm->targets, N);
+    const int64_t N = B * T, kept = lm->kept = count_kept(lm->targets, N);
     gpt_forward(m, lm->inputs, B, T);
     const double sum = gpt_lm_logprobs(m, lm->targets, 1.0f, lm->logp);
     const double loss = kept > 0 ? -sum / (double)kept : 0.0;

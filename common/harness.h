@@ -8,7 +8,30 @@
  * the progress line and the --log events.
  * Owns: the optimizers, run.json and the metrics log, allocated before the first step; the
  * loop allocates nothing but the log's JSON. Fails: -1 with err set, and run.json says
- * "failed". Only harness_parse exits (through cli: exit 2 for usage, 1 for an unreadable run). */
+ * "failed". Only harness_parse exits (through cli: exit 2 for usage, 1 for an unreadable run).
+ *
+ * Data-parallel (MPI, common/dist.h): started as `mpirun -np N`, every rank runs the same
+ * command; --batch stays the global batch. What the harness does: harness_parse joins the job;
+ * harness_update averages the ranks' gradients (one fp32 allreduce of the slab, weighted by
+ * harness_grad_weight) so every rank takes the same step; after each step it sums the ranks'
+ * tokens, makes the loss and figures global (unless the hook did) and agrees on a stop; at
+ * every checkpoint it compares a checksum of the parameters across the ranks (a "dist" log
+ * event; a difference fails the run). Rank 0 alone writes OUT (checkpoints, run.json, best/),
+ * the --log file and the progress line; every rank reads OUT on --resume. The single-process
+ * path is untouched: with one rank none of this computes anything.
+ * What a training command must do to be MPI-correct (sft/train.c is the example):
+ *  1. the step hook takes the GLOBAL batch's data position (every rank advances it alike, so
+ *     train_state.bin is rank-independent and --resume works on another number of ranks) and
+ *     computes on its share only: rows [first, first + dist_share(B, &first)) of the batch;
+ *  2. it says what its local mean is over, harness_grad_weight(h, i, kept), before each
+ *     harness_update, and makes its loss global (out->loss = dist_mean(local, kept),
+ *     out->global = true) BEFORE deciding whether to call harness_update: every rank must
+ *     make the same harness_update calls (they are collective), so that decision must be taken
+ *     on a global figure; --batch must be at least the number of ranks;
+ *  3. the validate hook computes on its share and reduces (dist_sum_f64 of Σ and counts):
+ *     every rank must return the same metric;
+ *  4. the save hook and anything else that writes files runs on rank 0 only (the harness calls
+ *     save there only; a command's own writes and prints check dist_rank() == 0). */
 #ifndef RLHF_HARNESS_H
 #define RLHF_HARNESS_H
 #include "ckpt.h"
@@ -181,9 +204,15 @@ typedef struct {
  * figures, all written into the "train" event of --log. */
 typedef struct {
     double loss;    /* NaN or inf stops the run (nothing of this step is saved) */
-    int64_t tokens; /* tokens processed */
+    int64_t tokens; /* tokens processed (by this rank: the harness sums them over the ranks) */
     int nfigures;
     harness_figure_t figures[HARNESS_MAX_FIGURES];
+    /* MPI: loss and figures are already global (the same on every rank: dist_mean). false:
+     * the harness makes them global after the hook, as means weighted by weight (0 = equal
+     * weights); then every rank must report the same figures in the same order. One rank:
+     * ignored. */
+    bool global;
+    double weight;
 } harness_step_t;
 
 /* Adds a figure (ignored past HARNESS_MAX_FIGURES); name is borrowed until the step is logged. */
@@ -252,6 +281,12 @@ int harness_add_model(harness_t *h, const char *name, gpt_model_t *model,
  * of the current step (the same for every update of a step). */
 int harness_update(harness_t *h, int i, err_t *err);
 
+/* MPI: this rank's gradient of model i is a mean over weight items (its kept targets, its
+ * pairs): the next harness_update of model i makes the gradient Σ_r weight_r·g_r / Σ_r weight_r,
+ * the gradient of the mean over the global batch, then forgets the weight. Not called: the
+ * ranks weigh equally. One rank: ignored (the gradient is left as it is, bit for bit). */
+void harness_grad_weight(harness_t *h, int i, double weight);
+
 /* The figures of model i's last update: gradient norm before clipping, learning rate. */
 double harness_grad_norm(const harness_t *h, int i);
 double harness_lr(const harness_t *h, int i);
@@ -272,7 +307,7 @@ typedef struct {
     int64_t val_step;   /* the step it was measured at (-1 = none) */
     double best_val;    /* best of the run, at best_step (NAN / 0 when none) */
     int64_t best_step;
-    int64_t tokens; /* tokens processed by this process */
+    int64_t tokens; /* tokens processed (by all ranks) */
     double elapsed_s;
     double tokens_per_s;
 } harness_result_t;
@@ -295,6 +330,7 @@ typedef struct {
     gpt_model_t *model;        /* borrowed */
     int32_t *inputs, *targets; /* (B_max, T_max): the caller's batch; targets < 0 not trained */
     float *logp, *dout;        /* (B_max, T_max) scratch */
+    int64_t kept;              /* kept targets of the last backward or logprob (the weight) */
 } harness_lm_t;
 
 /* Allocates the buffers and the model's activations and gradients for batches up to
@@ -302,7 +338,8 @@ typedef struct {
 int harness_lm_init(harness_lm_t *lm, gpt_model_t *model, int64_t B_max, int64_t T_max, err_t *err);
 void harness_lm_release(harness_lm_t *lm);
 /* Mean cross-entropy over the kept targets of the (B, T) batch in lm->inputs/targets (0 when
- * none is kept); when finite, zeroes the gradients and backpropagates it. Allocates nothing. */
+ * none is kept; their count into lm->kept); when finite, zeroes the gradients and
+ * backpropagates it. Allocates nothing. Local: under MPI, B is this rank's rows. */
 double harness_lm_backward(harness_lm_t *lm, int64_t B, int64_t T);
 /* Forward only: Σ log p(target) over the kept targets (in double), their count into *kept. */
 double harness_lm_logprob(harness_lm_t *lm, int64_t B, int64_t T, int64_t *kept);

@@ -3,9 +3,12 @@
  * windows of T + 1 tokens, next-token loss on every position, held-out loss on --val. Everything
  * is read, tokenized and checked before OUT is touched. The unigram entropy of the held-out
  * tokens under the training corpus' token frequencies is the baseline the held-out loss is read
- * against: a model that learned nothing but frequencies scores it. */
+ * against: a model that learned nothing but frequencies scores it. Under mpirun every rank
+ * draws the same global batch of windows (one rng: the data position is rank-independent) and
+ * trains on its share of the rows (harness.h). */
 #include "cli.h"
 #include "data.h"
+#include "dist.h"
 #include "fs.h"
 #include "harness.h"
 #include "sft.h"
@@ -106,7 +109,9 @@ typedef struct {
     size_t corpus_len;
     tok_ids_t train_ids, val_ids;
     gpt_model_t *model;
-    harness_lm_t lm; /* batch buffers of B x T */
+    harness_lm_t lm;  /* batch buffers of Bl x T */
+    int64_t B, Bl, T; /* global batch, most rows one rank takes (B on one rank), window */
+    int32_t *all_inputs, *all_targets; /* (B, T): the global batch (only with several ranks) */
     data_stream_t train, val;
     rng_t rng;           /* window starts: the data position train_state.bin keeps */
     int64_t val_batches; /* of val actually used (0 = no validation) */
@@ -115,13 +120,31 @@ typedef struct {
     harness_t *h;
 } pretrain_t;
 
-/* One update on a random batch of windows: next-token loss on every position. */
+/* Rows [first, first + n) of the global batch in all_* into the model's batch buffers. */
+static void take_rows(pretrain_t *p, int64_t first, int64_t n) {
+    const size_t at = (size_t)(first * p->T), len = (size_t)(n * p->T);
+    memcpy(p->lm.inputs, p->all_inputs + at, len * sizeof *p->lm.inputs);
+    memcpy(p->lm.targets, p->all_targets + at, len * sizeof *p->lm.targets);
+}
+
+/* One update on a random batch of windows: next-token loss on every position. With several
+ * ranks each draws the whole batch (the same windows) and trains on its rows. */
 static int step_hook(void *ctx, harness_t *h, int64_t step, harness_step_t *out, err_t *err) {
     pretrain_t *p = ctx;
     (void)step;
-    data_stream_sample(&p->train, &p->rng, p->lm.inputs, p->lm.targets);
-    out->tokens = p->train.B * p->train.T;
-    out->loss = harness_lm_backward(&p->lm, p->train.B, p->train.T);
+    int64_t first = 0, n = p->B;
+    if (!p->all_inputs) {
+        data_stream_sample(&p->train, &p->rng, p->lm.inputs, p->lm.targets);
+    } else {
+        data_stream_sample(&p->train, &p->rng, p->all_inputs, p->all_targets);
+        n = dist_share(p->B, &first);
+        take_rows(p, first, n);
+    }
+    out->tokens = n * p->T;
+    const double local = harness_lm_backward(&p->lm, n, p->T);
+    out->loss = dist_mean(local, (double)p->lm.kept);
+    out->global = true;
+    harness_grad_weight(h, 0, (double)p->lm.kept);
     return isfinite(out->loss) ? harness_update(h, 0, err) : 0;
 }
 
@@ -132,12 +155,27 @@ static int validate_hook(void *ctx, harness_t *h, double *loss, err_t *err) {
     double sum = 0.0;
     int64_t kept = 0;
     p->val.pos = 0;
-    for (int64_t i = 0; i < p->val_batches; i++) {
-        data_stream_next(&p->val, p->lm.inputs, p->lm.targets);
+    for (int64_t i = 0, chunk = 0; i < p->val_batches; i++) {
         int64_t k;
-        sum += harness_lm_logprob(&p->lm, p->val.B, p->val.T, &k);
-        kept += k;
+        if (!p->all_inputs) {
+            data_stream_next(&p->val, p->lm.inputs, p->lm.targets);
+            sum += harness_lm_logprob(&p->lm, p->val.B, p->val.T, &k);
+            kept += k;
+            continue;
+        }
+        /* several ranks: each batch in chunks of Bl rows, the ranks taking turns */
+        data_stream_next(&p->val, p->all_inputs, p->all_targets);
+        for (int64_t first = 0; first < p->B; first += p->Bl, chunk++) {
+            if (chunk % dist_size() != dist_rank()) continue;
+            const int64_t n = p->B - first < p->Bl ? p->B - first : p->Bl;
+            take_rows(p, first, n);
+            sum += harness_lm_logprob(&p->lm, n, p->T, &k);
+            kept += k;
+        }
     }
+    double tot[2] = {sum, (double)kept};
+    dist_sum_f64(tot, 2);
+    sum = tot[0], kept = (int64_t)tot[1];
     *loss = kept > 0 ? -sum / (double)kept : (double)NAN;
     return 0;
 }
@@ -195,6 +233,8 @@ static void release(pretrain_t *p) {
     tok_ids_release(&p->train_ids);
     tok_ids_release(&p->val_ids);
     gpt_destroy(&p->model);
+    free(p->all_inputs);
+    free(p->all_targets);
 }
 
 /* The tokenizer: OUT's when resuming, DIR's with --tokenizer, else trained on the corpus. */
@@ -204,8 +244,9 @@ static int load_tokenizer(pretrain_t *p, const opts_t *o, err_t *err) {
         return p->tok ? 0 : -1;
     }
     if (data_read_file(o->corpus, &p->corpus_text, &p->corpus_len, err)) return -1;
-    fprintf(stderr, "%s: training a %" PRId64 "-id vocabulary on %s (%zu bytes)\n", PROG,
-            o->vocab_size, o->corpus, p->corpus_len);
+    if (dist_rank() == 0)
+        fprintf(stderr, "%s: training a %" PRId64 "-id vocabulary on %s (%zu bytes)\n", PROG,
+                o->vocab_size, o->corpus, p->corpus_len);
     p->tok = tok_train(p->corpus_text, (int64_t)p->corpus_len, (int32_t)o->vocab_size, err);
     if (!p->tok) return err_prefixf(err, "%s: ", o->corpus);
     return 0;
@@ -240,6 +281,7 @@ static int make_model(pretrain_t *p, const opts_t *o, int64_t T, err_t *err) {
 
 static void summary(const pretrain_t *p, const opts_t *o, const harness_result_t *r, double unigram,
                     double unigram_train) {
+    if (dist_rank() != 0) return;
     const gpt_config_t *c = &p->model->cfg;
     printf("%s: %s %s at step %" PRId64 "/%" PRId64 "\n", PROG, o->args.out, r->status, r->step,
            o->steps);
@@ -327,7 +369,7 @@ int sft_cmd_pretrain(int argc, char **argv) {
 
     /* 2. write the tokenizer, then train */
     p.tokenizer_dir = o.tokenizer ? o.tokenizer : o.args.out;
-    if (!o.args.resume && !o.tokenizer &&
+    if (!o.args.resume && !o.tokenizer && dist_rank() == 0 &&
         (fs_mkdirs(o.args.out, &err) || tok_save(p.tok, o.args.out, &err)))
         cli_die(PROG, "%s", err.msg);
     rng_seed(&p.rng, o.args.common.seed ^ DATA_RNG_TAG);
@@ -346,14 +388,22 @@ int sft_cmd_pretrain(int argc, char **argv) {
         .state = {{"data.rng", &p.rng, sizeof p.rng}},
         .nstate = 1,
     };
-    if (harness_lm_init(&p.lm, p.model, o.batch, o.seq, &err) || !(p.h = harness_new(&hc, &err)) ||
+    p.B = o.batch, p.T = o.seq, p.Bl = (o.batch + dist_size() - 1) / dist_size();
+    if (o.batch < dist_size())
+        cli_die(PROG, "--batch %" PRId64 " is smaller than the %d ranks", o.batch, dist_size());
+    if (dist_size() > 1) {
+        p.all_inputs = malloc((size_t)(p.B * p.T) * sizeof *p.all_inputs);
+        p.all_targets = malloc((size_t)(p.B * p.T) * sizeof *p.all_targets);
+        if (!p.all_inputs || !p.all_targets) cli_die(PROG, "out of memory");
+    }
+    if (harness_lm_init(&p.lm, p.model, p.Bl, o.seq, &err) || !(p.h = harness_new(&hc, &err)) ||
         harness_add_model(p.h, "", p.model, NULL, &err) < 0 ||
         cli_json_merge(harness_results(p.h), &err, "{s:I, s:I, s:o, s:o}", "train_tokens",
                        (json_int_t)p.train_ids.len, "val_tokens", (json_int_t)p.val_ids.len,
                        "unigram_nats", cli_json_number(unigram), "unigram_bits",
                        cli_json_number(unigram / log(2.0))))
         cli_die(PROG, "%s", err.msg);
-    if (isfinite(unigram))
+    if (isfinite(unigram) && dist_rank() == 0)
         fprintf(stderr, "%s: unigram baseline on %s: %.4f nats/token (%.3f bits)\n", PROG, o.val,
                 unigram, unigram / log(2.0));
     harness_result_t r;

@@ -4,9 +4,12 @@
  * tokenized and checked whole before anything is written: a bad line is
  * "sft: error: FILE:LINE: ..." and exit 1 with OUT untouched. Batches are right-padded and cut
  * to their longest example; the example order is a fresh permutation per epoch (data_order),
- * so the data position is two integers and --resume continues exactly. */
+ * so the data position is two integers and --resume continues exactly. Under mpirun every
+ * rank draws the same global batch of B and trains on its share of it (harness.h), so the data
+ * position does not depend on the number of ranks. */
 #include "cli.h"
 #include "data.h"
+#include "dist.h"
 #include "harness.h"
 #include "model.h"
 #include "sft.h"
@@ -74,32 +77,43 @@ typedef struct {
     const char *tokenizer_dir; /* vocab.json + merges.txt copied into checkpoints */
     data_sft_t train, val;
     data_order_t order; /* epoch and pos are the data position train_state.bin keeps */
-    int64_t B;
-    int64_t *idx; /* (B) */
+    int64_t B;          /* global batch */
+    int64_t Bl;         /* most rows one rank takes (B on one rank): the model's activations */
+    int64_t *idx;       /* (B) */
     harness_lm_t lm;
     harness_t *h;
 } train_t;
 
-/* One update on the next B demonstrations of the epoch's order: loss on the responses. */
+/* One update on the next B demonstrations of the epoch's order: loss on the responses. This
+ * rank trains on its share of them (all B on one rank); the loss is the global mean. */
 static int step_hook(void *ctx, harness_t *h, int64_t step, harness_step_t *out, err_t *err) {
     train_t *t = ctx;
     (void)step;
     data_order_next(&t->order, t->idx, t->B);
-    const int64_t T = data_sft_batch_len(&t->train, t->idx, t->B);
-    data_sft_batch(&t->train, t->idx, t->B, T, t->lm.inputs, t->lm.targets, NULL);
-    out->tokens = t->B * T;
-    out->loss = harness_lm_backward(&t->lm, t->B, T);
+    int64_t first;
+    const int64_t n = dist_share(t->B, &first);
+    const int64_t *idx = t->idx + first;
+    const int64_t T = data_sft_batch_len(&t->train, idx, n);
+    data_sft_batch(&t->train, idx, n, T, t->lm.inputs, t->lm.targets, NULL);
+    out->tokens = n * T;
+    const double local = harness_lm_backward(&t->lm, n, T);
+    out->loss = dist_mean(local, (double)t->lm.kept);
+    out->global = true;
+    harness_grad_weight(h, 0, (double)t->lm.kept);
     return isfinite(out->loss) ? harness_update(h, 0, err) : 0;
 }
 
-/* Mean response-token loss over the held-out demonstrations, B at a time in file order. */
+/* Mean response-token loss over the held-out demonstrations, Bl at a time in file order; under
+ * mpirun the ranks take turns at the batches and add up their sums. */
 static int validate_hook(void *ctx, harness_t *h, double *loss, err_t *err) {
     train_t *t = ctx;
     (void)h, (void)err;
     double sum = 0.0;
     int64_t kept = 0;
-    for (int64_t first = 0; first < t->val.n; first += t->B) {
-        const int64_t n = t->val.n - first < t->B ? t->val.n - first : t->B;
+    const int64_t B = t->Bl;
+    for (int64_t first = 0, j = 0; first < t->val.n; first += B, j++) {
+        if (j % dist_size() != dist_rank()) continue;
+        const int64_t n = t->val.n - first < B ? t->val.n - first : B;
         for (int64_t b = 0; b < n; b++) t->idx[b] = first + b;
         const int64_t T = data_sft_batch_len(&t->val, t->idx, n);
         data_sft_batch(&t->val, t->idx, n, T, t->lm.inputs, t->lm.targets, NULL);
@@ -107,6 +121,9 @@ static int validate_hook(void *ctx, harness_t *h, double *loss, err_t *err) {
         sum += harness_lm_logprob(&t->lm, n, T, &k);
         kept += k;
     }
+    double tot[2] = {sum, (double)kept};
+    dist_sum_f64(tot, 2);
+    sum = tot[0], kept = (int64_t)tot[1];
     *loss = kept > 0 ? -sum / (double)kept : (double)NAN;
     return 0;
 }
@@ -145,6 +162,7 @@ static void release(train_t *t) {
 }
 
 static void summary(const train_t *t, const opts_t *o, const harness_result_t *r) {
+    if (dist_rank() != 0) return;
     printf("%s: %s %s at step %" PRId64 "/%" PRId64 "\n", PROG, o->args.out, r->status, r->step,
            o->steps);
     printf("  data       %" PRId64 " demonstrations, %" PRId64 " held-out\n", t->train.n, t->val.n);
@@ -181,6 +199,10 @@ static int load(train_t *t, opts_t *o, int64_t *T_max, err_t *err) {
     if (data_order_init(&t->order, t->train.n, o->args.common.seed, err))
         return err_prefixf(err, "%s: ", o->demos);
     t->B = o->batch;
+    if (o->batch < dist_size())
+        return err_setf(err, "--batch %" PRId64 " is smaller than the %d ranks", o->batch,
+                        dist_size());
+    t->Bl = (o->batch + dist_size() - 1) / dist_size();
     if (!(t->idx = malloc((size_t)o->batch * sizeof *t->idx)))
         return err_setf(err, "out of memory");
     if (!o->steps) o->steps = (o->epochs * t->train.n + o->batch - 1) / o->batch;
@@ -224,8 +246,8 @@ int sft_cmd_train(int argc, char **argv) {
                   {"data.pos", &t.order.pos, sizeof t.order.pos}},
         .nstate = 2,
     };
-    if (harness_lm_init(&t.lm, t.m.model, o.batch, T_max, &err) ||
-        !(t.h = harness_new(&hc, &err)) || harness_add_model(t.h, "", t.m.model, NULL, &err) < 0 ||
+    if (harness_lm_init(&t.lm, t.m.model, t.Bl, T_max, &err) || !(t.h = harness_new(&hc, &err)) ||
+        harness_add_model(t.h, "", t.m.model, NULL, &err) < 0 ||
         cli_json_merge(harness_results(t.h), &err, "{s:I, s:I, s:I}", "demos",
                        (json_int_t)t.train.n, "val_demos", (json_int_t)t.val.n, "max_len",
                        (json_int_t)t.train.max_len))
