@@ -54,6 +54,10 @@ TEST_SUPPORT := $(filter-out $(TEST_SUITES) tests/run_tests.c,$(wildcard tests/*
 TEST_OBJS    := $(TEST_SUITES:%.c=$(OBJ)/%.o) $(TEST_SUPPORT:%.c=$(OBJ)/%.o) \
                 $(OBJ)/tests/run_tests.o
 TEST_BIN     := $(BUILD)/bin/run_tests
+# Helper programs of the shell integration tests (tests/it/<name>.c → $(BUILD)/bin/it-<name>,
+# which a test finds as $BIN/it-<name>), e.g. a rankings database written through common/store.
+IT_SRCS      := $(wildcard tests/it/*.c)
+IT_BINS      := $(IT_SRCS:tests/it/%.c=$(BUILD)/bin/it-%)
 BENCH_SRCS   := $(filter-out tests/bench/bench_util.c,$(wildcard tests/bench/*.c))
 BENCH_BINS   := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 
@@ -62,7 +66,11 @@ BENCH_BINS   := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 all: ensure-deps
 	@$(MAKE) --no-print-directory build-all
 
-build-all: $(PROGS) $(TEST_BIN)
+build-all: $(PROGS) $(TEST_BIN) $(IT_BINS)
+
+$(BUILD)/bin/it-%: $(OBJ)/tests/it/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Installs the Debian packages (apt-get when root, else prints the exact command) and fetches
 # the GPT-2 tokenizer files used by the tests.
@@ -139,7 +147,7 @@ test: ensure-deps
 	@$(MAKE) --no-print-directory test-run
 
 # Integration tests first (one line each), then the Check runner, whose summary line is last.
-test-run: $(PROGS) $(TEST_BIN)
+test-run: $(PROGS) $(TEST_BIN) $(IT_BINS)
 	@mkdir -p $(BUILD)/it
 	@for t in $(sort $(wildcard tests/it/*.sh)); do \
 	    n=$$(basename $$t .sh); \

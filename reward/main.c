@@ -6,6 +6,9 @@
 
 static const cli_command_t commands[] = {
     {"label", reward_cmd_label, "rank completions at a terminal (or --simulated)"},
+    {"train", reward_cmd_train, "train a reward model on the rankings"},
+    {"eval", reward_cmd_eval, "pairwise accuracy of a reward model on held-out rankings"},
+    {"score", reward_cmd_score, "score a JSONL of prompt/response pairs"},
 };
 
 int main(int argc, char **argv) {
