@@ -10,9 +10,12 @@
 #define HH_ASSISTANT "\n\nAssistant:"
 
 int comparisons_format_parse(const char *name, comparisons_format_t *fmt) {
-    if (!strcmp(name, "kway")) *fmt = COMPARISONS_KWAY;
-    else if (!strcmp(name, "pairwise")) *fmt = COMPARISONS_PAIRWISE;
-    else return -1;
+    if (!strcmp(name, "kway"))
+        *fmt = COMPARISONS_KWAY;
+    else if (!strcmp(name, "pairwise"))
+        *fmt = COMPARISONS_PAIRWISE;
+    else
+        return -1;
     return 0;
 }
 
@@ -98,8 +101,9 @@ static int parse_kway(const json_t *o, comparisons_item_t *it, const char *at, e
             return err_setf(err, "%s: \"ranks\"[%zu] must be an integer", at, i);
         const json_int_t v = json_integer_value(r);
         if (v < 1 || v > INT32_MAX)
-            return err_setf(err, "%s: \"ranks\"[%zu]: %" JSON_INTEGER_FORMAT
-                                 " is not a rank (1 = best)", at, i, v);
+            return err_setf(err,
+                            "%s: \"ranks\"[%zu]: %" JSON_INTEGER_FORMAT " is not a rank (1 = best)",
+                            at, i, v);
         it->ranks[i] = (int)v;
         if (set_response(it, (int)i, json_string_value(s), json_string_length(s)))
             return err_setf(err, "out of memory");
@@ -138,8 +142,10 @@ static int parse_pairwise(const json_t *o, comparisons_item_t *it, const char *a
         if (i == 0 && !(it->prompt = copy_bytes(s + po, pl))) return err_setf(err, "out of memory");
         if (i == 0) it->prompt_len = pl;
         if (i == 1 && (pl != it->prompt_len || memcmp(s + po, it->prompt, pl)))
-            return err_setf(err, "%s: \"rejected\": the transcript's prompt differs from "
-                                 "\"chosen\"'s", at);
+            return err_setf(err,
+                            "%s: \"rejected\": the transcript's prompt differs from "
+                            "\"chosen\"'s",
+                            at);
         if (set_response(it, i, s + ro, rl)) return err_setf(err, "out of memory");
     }
     return 0;
@@ -183,9 +189,12 @@ int comparisons_load(comparisons_t *out, const char *path, comparisons_format_t 
         char at[512];
         snprintf(at, sizeof at, "%s:%" PRId64, r.name, r.line);
         comparisons_item_t *it = push(out, &cap);
-        if (!it) rc = err_setf(err, "out of memory");
-        else if (it->line = r.line, fmt == COMPARISONS_KWAY) rc = parse_kway(o, it, at, err);
-        else rc = parse_pairwise(o, it, at, err);
+        if (!it)
+            rc = err_setf(err, "out of memory");
+        else if (it->line = r.line, fmt == COMPARISONS_KWAY)
+            rc = parse_kway(o, it, at, err);
+        else
+            rc = parse_pairwise(o, it, at, err);
         json_decref(o);
     }
     if (rc == 0 && out->n == 0) rc = err_setf(err, "%s: no JSON lines (empty file)", r.name);

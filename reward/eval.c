@@ -39,9 +39,10 @@
     "  --db FILE           rankings database\n"                                                    \
     "  --split S           val (default), train or all: the prompts `reward train` held out,\n"    \
     "                      trained on, or every ranked prompt\n"                                   \
-    "  --val-fraction F    the split's share (default: the model's run.json, else " REWARD_VAL_FRACTION_S ")\n" \
+    "  --val-fraction F    the split's share (default: the model's run.json, "                     \
+    "else " REWARD_VAL_FRACTION_S ")\n"                                                            \
     "  --comparisons FILE  a comparisons file instead of a database\n"                             \
-    "  --format F          its format: kway (default) {\"prompt\",\"responses\",\"ranks\"} or\n"  \
+    "  --format F          its format: kway (default) {\"prompt\",\"responses\",\"ranks\"} or\n"   \
     "                      pairwise {\"prompt\",\"chosen\",\"rejected\"} / HH transcripts\n"       \
     "  --json              print one JSON object instead of the report\n"                          \
     "\n"
@@ -57,8 +58,8 @@ typedef struct {
     int64_t pairs;
     double *scores; /* every completion scored, for the distribution */
     int64_t n_scores, cap_scores;
-    int64_t world_prompts;              /* prompts of the embedded world */
-    double gold_correct, ceil_correct;  /* model vs gold order; gold order vs labels */
+    int64_t world_prompts;             /* prompts of the embedded world */
+    double gold_correct, ceil_correct; /* model vs gold order; gold order vs labels */
     int64_t gold_pairs, gold_ties, ceil_pairs;
     double *gold; /* [STORE_K_MAX] scratch */
 } acc_t;
@@ -156,7 +157,8 @@ static int add_item(const store_item_t *it, void *ctx) {
     if (it->k > COMPARISONS_K_MAX || it->n_rankings > 64)
         return err_setf(a->err, "prompt %" PRId64 ": %d completions, %d rankings (at most %d, 64)",
                         it->id, it->k, it->n_rankings, COMPARISONS_K_MAX);
-    for (int i = 0; i < it->k; i++) resp[i] = it->completions[i].text, lens[i] = it->completions[i].len;
+    for (int i = 0; i < it->k; i++)
+        resp[i] = it->completions[i].text, lens[i] = it->completions[i].len;
     for (int r = 0; r < it->n_rankings; r++) ranks[r] = it->rankings[r].rank;
     const unit_t u = {it->text, it->len, it->k, resp, lens, it->n_rankings, ranks};
     if (add_unit(a, &u)) return err_prefixf(a->err, "prompt %" PRId64 ": ", it->id);
@@ -167,8 +169,13 @@ static int add_comparisons(acc_t *a, const comparisons_t *c) {
     for (int64_t i = 0; i < c->n; i++) {
         const comparisons_item_t *it = &c->items[i];
         const int *ranks[1] = {it->ranks};
-        const unit_t u = {it->prompt, it->prompt_len, it->k, (const char *const *)it->responses,
-                          it->response_lens, 1, ranks};
+        const unit_t u = {it->prompt,
+                          it->prompt_len,
+                          it->k,
+                          (const char *const *)it->responses,
+                          it->response_lens,
+                          1,
+                          ranks};
         if (add_unit(a, &u)) return err_prefixf(a->err, "%s:%" PRId64 ": ", c->path, it->line);
     }
     return 0;
@@ -224,13 +231,12 @@ static void print_json(const acc_t *a, const figures_t *f, const char *model, co
                           cli_json_number(f->q[1]), "q25", cli_json_number(f->q[2]), "median",
                           cli_json_number(f->q[3]), "q75", cli_json_number(f->q[4]), "q95",
                           cli_json_number(f->q[5]), "max", cli_json_number(f->q[6]));
-    json_t *o = json_pack("{s:s, s:s, s:s?, s:o, s:f, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
-                          "model", model, "source", source, "split", split, "val_fraction",
-                          split ? cli_json_number(val_fraction) : json_null(), "reward_bias", bias,
-                          "prompts", (json_int_t)a->prompts, "rankings", (json_int_t)a->rankings,
-                          "rankings_without_pair", (json_int_t)a->no_pair, "pairs",
-                          (json_int_t)a->pairs, "accuracy", ci_json(f->acc), "loss",
-                          cli_json_number(f->loss), "scores", s);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s?, s:o, s:f, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "model", model, "source",
+        source, "split", split, "val_fraction", split ? cli_json_number(val_fraction) : json_null(),
+        "reward_bias", bias, "prompts", (json_int_t)a->prompts, "rankings", (json_int_t)a->rankings,
+        "rankings_without_pair", (json_int_t)a->no_pair, "pairs", (json_int_t)a->pairs, "accuracy",
+        ci_json(f->acc), "loss", cli_json_number(f->loss), "scores", s);
     if (a->world_prompts > 0)
         json_object_set_new(o, "gold",
                             json_pack("{s:I, s:o, s:I, s:o}", "prompts",
@@ -257,13 +263,14 @@ static void print_report(const acc_t *a, const figures_t *f, const char *model, 
     printf("  %-9s %.4f (ln 2 = %.4f is chance)\n", "loss", f->loss, log(2.0));
     printf("  %-9s n %" PRId64 "  mean %.4f  sd %.4f  min %.4f  5%% %.4f  25%% %.4f  median "
            "%.4f  75%% %.4f  95%% %.4f  max %.4f\n",
-           "scores", a->n_scores, f->mean.mean, f->sd, f->q[0], f->q[1], f->q[2], f->q[3],
-           f->q[4], f->q[5], f->q[6]);
+           "scores", a->n_scores, f->mean.mean, f->sd, f->q[0], f->q[1], f->q[2], f->q[3], f->q[4],
+           f->q[5], f->q[6]);
     if (a->world_prompts == 0) return;
     printf("  gold judge (%" PRId64 " prompts of the embedded world):\n", a->world_prompts);
     char tail[160];
-    snprintf(tail, sizeof tail, "against the gold order (%" PRId64 " pairs; %" PRId64
-                                " it ties left out)", a->gold_pairs, a->gold_ties);
+    snprintf(tail, sizeof tail,
+             "against the gold order (%" PRId64 " pairs; %" PRId64 " it ties left out)",
+             a->gold_pairs, a->gold_ties);
     print_ci("    ", "accuracy", f->gold, tail);
     print_ci("    ", "ceiling", f->ceiling,
              "the gold order against the labels: a perfect reward model's accuracy");
@@ -299,15 +306,27 @@ int reward_cmd_eval(int argc, char **argv) {
     cli_args_init(&args, PROG, argc, argv, longopts);
     while ((c = cli_args_next(&args)) != -1) {
         switch (c) {
-        case O_MODEL: model_dir = args.arg; break;
-        case O_DB: db = args.arg; break;
-        case O_SPLIT: split = args.arg; break;
+        case O_MODEL:
+            model_dir = args.arg;
+            break;
+        case O_DB:
+            db = args.arg;
+            break;
+        case O_SPLIT:
+            split = args.arg;
+            break;
         case O_VAL_FRACTION:
             val_fraction = cli_arg_f64(PROG, "--val-fraction", args.arg, 0, 1);
             break;
-        case O_COMPARISONS: comp = args.arg; break;
-        case O_FORMAT: format = args.arg; break;
-        case O_JSON: json = true; break;
+        case O_COMPARISONS:
+            comp = args.arg;
+            break;
+        case O_FORMAT:
+            format = args.arg;
+            break;
+        case O_JSON:
+            json = true;
+            break;
         }
     }
     cli_args_end(&args, HELP CLI_COMMON_HELP);
@@ -318,8 +337,10 @@ int reward_cmd_eval(int argc, char **argv) {
     if (db && format) cli_usage_error(PROG, "--format goes with --comparisons");
     store_query_t q = {.split = STORE_SPLIT_VAL};
     if (db && !split) split = "val";
-    if (split && !strcmp(split, "train")) q.split = STORE_SPLIT_TRAIN;
-    else if (split && !strcmp(split, "all")) q.split = STORE_SPLIT_ALL;
+    if (split && !strcmp(split, "train"))
+        q.split = STORE_SPLIT_TRAIN;
+    else if (split && !strcmp(split, "all"))
+        q.split = STORE_SPLIT_ALL;
     else if (split && strcmp(split, "val"))
         cli_usage_error(PROG, "--split: expected val, train or all, got '%s'", split);
     comparisons_format_t fmt = COMPARISONS_KWAY;
@@ -347,8 +368,10 @@ int reward_cmd_eval(int argc, char **argv) {
         figures_t f = figures(&a);
         const char *source = db ? db : comp;
         const char *sp = db ? split : NULL;
-        if (json) print_json(&a, &f, model_dir, source, sp, val_fraction, m.meta.reward_bias);
-        else print_report(&a, &f, model_dir, source, sp, val_fraction);
+        if (json)
+            print_json(&a, &f, model_dir, source, sp, val_fraction, m.meta.reward_bias);
+        else
+            print_report(&a, &f, model_dir, source, sp, val_fraction);
     }
     rm_destroy(&a.rm);
     free(a.scores);

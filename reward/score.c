@@ -24,7 +24,7 @@
     "--model and writes {\"score\": x} per line, in order: the score at the end-of-text after\n"   \
     "\"Human: PROMPT\\n\\nAssistant: RESPONSE\", plus the model's rlhf.reward_bias, with 17\n"     \
     "significant digits (a score reads back exactly). A response too long for the context\n"       \
-    "is cut, its end-of-text kept. Every line is checked before anything is written.\n"           \
+    "is cut, its end-of-text kept. Every line is checked before anything is written.\n"            \
     "\n"                                                                                           \
     "  --model DIR   the reward model (`reward train`'s OUT or OUT/best)\n"                        \
     "  --in FILE     JSONL of prompt/response pairs (- = stdin)\n"                                 \
@@ -90,9 +90,15 @@ int reward_cmd_score(int argc, char **argv) {
     cli_args_init(&args, PROG, argc, argv, longopts);
     while ((c = cli_args_next(&args)) != -1) {
         switch (c) {
-        case O_MODEL: model_dir = args.arg; break;
-        case O_IN: in = args.arg; break;
-        case O_OUT: out = args.arg; break;
+        case O_MODEL:
+            model_dir = args.arg;
+            break;
+        case O_IN:
+            in = args.arg;
+            break;
+        case O_OUT:
+            out = args.arg;
+            break;
         }
     }
     cli_args_end(&args, HELP CLI_COMMON_HELP);
@@ -110,13 +116,15 @@ int reward_cmd_score(int argc, char **argv) {
     if (rc == 0 && !(scores = malloc((size_t)ex.n * sizeof *scores)))
         rc = err_setf(&err, "out of memory");
     if (rc == 0) rc = score_all(&m, &ex, scores, &truncated, &err);
-    if (rc == 0 && !(text = format_scores(scores, ex.n, &len))) rc = err_setf(&err, "out of memory");
+    if (rc == 0 && !(text = format_scores(scores, ex.n, &len)))
+        rc = err_setf(&err, "out of memory");
     if (rc == 0 && out) rc = fs_write_atomic(out, text, len, &err);
     if (rc == 0 && !out && (fwrite(text, 1, len, stdout) != len || fflush(stdout)))
         rc = err_setf(&err, "<stdout>: write failed");
     if (rc == 0 && truncated > 0)
-        cli_warn(PROG, "%" PRId64 " of %" PRId64 " responses cut to the context (%" PRId64
-                       " tokens), their end-of-text kept",
+        cli_warn(PROG,
+                 "%" PRId64 " of %" PRId64 " responses cut to the context (%" PRId64
+                 " tokens), their end-of-text kept",
                  truncated, ex.n, m.model->cfg.n_positions);
     if (rc == 0 && out)
         fprintf(stderr, "%s: %" PRId64 " scores written to %s (reward_bias %.6g)\n", PROG, ex.n,

@@ -62,11 +62,11 @@
     "so the --demos score mean 0 (InstructGPT); the --val-demos mean is reported.\n"               \
     "\n"                                                                                           \
     "data and model:\n"                                                                            \
-    "  --db FILE            the rankings database\n"                                           \
+    "  --db FILE            the rankings database\n"                                               \
     "  --init DIR           SFT model to start from (a language model with its tokenizer)\n"       \
     "  --out DIR            output directory (created with its parents)\n"                         \
-    "  --val-fraction F     share of prompts held out for validation (default " REWARD_VAL_FRACTION_S \
-    ")\n"                                                                                          \
+    "  --val-fraction F     share of prompts held out for validation "                             \
+    "(default " REWARD_VAL_FRACTION_S ")\n"                                                        \
     "  --demos FILE         training demonstrations (JSONL prompt/response): their mean score\n"   \
     "                       is made 0 by rlhf.reward_bias (without: the bias stays 0)\n"           \
     "  --val-demos FILE     held-out demonstrations: their mean score is reported\n"               \
@@ -75,7 +75,7 @@
     "training:\n"                                                                                  \
     "  --epochs N           passes over the training rankings (default 1), or\n"                   \
     "  --steps N            updates\n"                                                             \
-    "  --batch B            rankings (prompts) per update (default 8)\n"                          \
+    "  --batch B            rankings (prompts) per update (default 8)\n"                           \
     "  --lr X               peak learning rate (default " REWARD_TRAIN_LR_S ")\n"                  \
     "  --lr-min X           floor of the cosine decay (default lr/10)\n"                           \
     "  --warmup N           linear warmup updates (default: 5% of the steps)\n"                    \
@@ -104,11 +104,11 @@ typedef struct {
  * ids[tok0[r] .. tok0[r+1]) ending in the end-of-text, its rank rank[r]. Demonstrations use the
  * same layout with one row per element. */
 typedef struct {
-    int64_t n, rows;            /* elements, rows */
-    int64_t *row0;              /* [n + 1] */
-    int64_t *tok0;              /* [rows + 1] */
-    int32_t *rank;              /* [rows] */
-    int32_t *ids;               /* [tok0[rows]] */
+    int64_t n, rows; /* elements, rows */
+    int64_t *row0;   /* [n + 1] */
+    int64_t *tok0;   /* [rows + 1] */
+    int32_t *rank;   /* [rows] */
+    int32_t *ids;    /* [tok0[rows]] */
     int64_t cap_n, cap_rows, cap_rank, cap_ids;
     int64_t max_k, max_len;     /* most rows of an element, most tokens of a row */
     int64_t prompts, pairs;     /* prompts with an element, untied pairs */
@@ -173,7 +173,7 @@ typedef struct {
     rset_t *set;
     const model_t *m;
     int64_t context;
-    int32_t *ids;     /* (STORE_K_MAX · context) one prompt's completions */
+    int32_t *ids; /* (STORE_K_MAX · context) one prompt's completions */
     int64_t lens[STORE_K_MAX];
     int cut[STORE_K_MAX];
     err_t *err;
@@ -191,11 +191,12 @@ static int64_t untied_pairs(const int *rank, int k) {
 static int collect_item(const store_item_t *it, void *ctx) {
     collect_t *c = ctx;
     rset_t *s = c->set;
-    if (it->k > STORE_K_MAX) return err_setf(c->err, "prompt %" PRId64 ": %d completions", it->id, it->k);
+    if (it->k > STORE_K_MAX)
+        return err_setf(c->err, "prompt %" PRId64 ": %d completions", it->id, it->k);
     for (int i = 0; i < it->k; i++) {
-        c->lens[i] = rm_encode(c->m, it->text, it->len, it->completions[i].text,
-                               it->completions[i].len, c->ids + (int64_t)i * c->context,
-                               c->context, &c->cut[i], c->err);
+        c->lens[i] =
+            rm_encode(c->m, it->text, it->len, it->completions[i].text, it->completions[i].len,
+                      c->ids + (int64_t)i * c->context, c->context, &c->cut[i], c->err);
         if (c->lens[i] < 0)
             return err_prefixf(c->err, "prompt %" PRId64 ", completion %" PRId64 ": ", it->id,
                                it->completions[i].id);
@@ -241,14 +242,17 @@ static int load_demos(rset_t *set, const char *path, const model_t *m, int64_t c
     data_examples_t ex = {0};
     int32_t *ids = NULL;
     int rc = rset_init(set, err) || data_demos_load(&ex, path, err) ? -1 : 0;
-    if (rc == 0 && !(ids = malloc((size_t)context * sizeof *ids))) rc = err_setf(err, "out of memory");
+    if (rc == 0 && !(ids = malloc((size_t)context * sizeof *ids)))
+        rc = err_setf(err, "out of memory");
     for (int64_t i = 0; rc == 0 && i < ex.n; i++) {
         int cut = 0;
-        const int64_t n = rm_encode(m, ex.ex[i].prompt, (size_t)ex.ex[i].prompt_len,
-                                    ex.ex[i].response, (size_t)ex.ex[i].response_len, ids, context,
-                                    &cut, err);
-        if (n < 0) rc = err_prefixf(err, "%s:%" PRId64 ": ", path, ex.ex[i].line);
-        else if (rset_row(set, ids, n, 1, err) || rset_close(set, err)) rc = -1;
+        const int64_t n =
+            rm_encode(m, ex.ex[i].prompt, (size_t)ex.ex[i].prompt_len, ex.ex[i].response,
+                      (size_t)ex.ex[i].response_len, ids, context, &cut, err);
+        if (n < 0)
+            rc = err_prefixf(err, "%s:%" PRId64 ": ", path, ex.ex[i].line);
+        else if (rset_row(set, ids, n, 1, err) || rset_close(set, err))
+            rc = -1;
         set->truncated += cut;
     }
     free(ids);
@@ -265,14 +269,14 @@ typedef struct {
     rset_t train, val, demos, val_demos;
     data_order_t order; /* epoch and pos: the data position train_state.bin keeps */
     int64_t B, R_max, T_max;
-    int64_t *idx;     /* (R_max ≥ B) elements of the batch */
-    int32_t *tokens;  /* (R_max, T_max) */
-    int64_t *lengths; /* (R_max) */
-    int32_t *ranks;   /* (R_max) */
-    int64_t *counts;  /* (R_max) rows per element */
+    int64_t *idx;              /* (R_max ≥ B) elements of the batch */
+    int32_t *tokens;           /* (R_max, T_max) */
+    int64_t *lengths;          /* (R_max) */
+    int32_t *ranks;            /* (R_max) */
+    int64_t *counts;           /* (R_max) rows per element */
     float *rewards, *drewards; /* (R_max) */
-    float *dvalues;   /* (R_max, T_max) */
-    double val_loss;  /* of the last validation */
+    float *dvalues;            /* (R_max, T_max) */
+    double val_loss;           /* of the last validation */
     harness_t *h;
 } train_t;
 
@@ -302,8 +306,8 @@ static int64_t gather(train_t *t, const rset_t *s, const int64_t *idx, int64_t n
 }
 
 /* Rewards (without bias) of the elements idx[0..n) into t->rewards; returns the rows. */
-static int64_t forward(train_t *t, gpt_model_t *g, const rset_t *s, const int64_t *idx,
-                       int64_t n, int64_t *T) {
+static int64_t forward(train_t *t, gpt_model_t *g, const rset_t *s, const int64_t *idx, int64_t n,
+                       int64_t *T) {
     const int64_t R = gather(t, s, idx, n, T);
     gpt_forward(g, t->tokens, R, *T);
     rl_last_forward(t->rewards, g->values, t->lengths, R, *T);
@@ -321,7 +325,8 @@ static int step_hook(void *ctx, harness_t *h, int64_t step, harness_step_t *out,
     rl_rank_stats_t st;
     out->loss = rl_rank_forward(&st, t->rewards, t->ranks, t->counts, t->B);
     out->tokens = R * T;
-    harness_step_figure(out, "accuracy", st.pairs > 0 ? st.correct / (double)st.pairs : (double)NAN);
+    harness_step_figure(out, "accuracy",
+                        st.pairs > 0 ? st.correct / (double)st.pairs : (double)NAN);
     harness_step_figure(out, "pairs", (double)st.pairs);
     if (!isfinite(out->loss)) return 0;
     rl_rank_backward(t->drewards, t->rewards, t->ranks, t->counts, t->B);
@@ -407,18 +412,18 @@ static int patch_run_json(const char *dir, const bias_t *b, err_t *err) {
     json_t *doc = json_load_file(path, 0, &je);
     if (!doc) return err_setf(err, "%s: %s", path, je.text);
     json_t *res = json_object_get(doc, "results");
-    json_t *vci = json_pack("[oo]", cli_json_number(b->val_demos.lo),
-                            cli_json_number(b->val_demos.hi));
-    int rc = !json_is_object(res) || !vci ||
-                     json_object_set_new(res, "reward_bias", json_real(b->bias)) ||
-                     json_object_set_new(res, "demos", json_integer(b->demos.n)) ||
-                     json_object_set_new(res, "demos_raw_mean", cli_json_number(b->demos.mean)) ||
-                     json_object_set_new(res, "val_demos", json_integer(b->val_demos.n)) ||
-                     json_object_set_new(res, "val_demos_mean",
-                                         cli_json_number(b->val_demos.mean)) ||
-                     json_object_set_new(res, "val_demos_ci95", vci)
-                 ? err_setf(err, "%s: cannot add the reward bias", path)
-                 : 0;
+    json_t *vci =
+        json_pack("[oo]", cli_json_number(b->val_demos.lo), cli_json_number(b->val_demos.hi));
+    int rc =
+        !json_is_object(res) || !vci ||
+                json_object_set_new(res, "reward_bias", json_real(b->bias)) ||
+                json_object_set_new(res, "demos", json_integer(b->demos.n)) ||
+                json_object_set_new(res, "demos_raw_mean", cli_json_number(b->demos.mean)) ||
+                json_object_set_new(res, "val_demos", json_integer(b->val_demos.n)) ||
+                json_object_set_new(res, "val_demos_mean", cli_json_number(b->val_demos.mean)) ||
+                json_object_set_new(res, "val_demos_ci95", vci)
+            ? err_setf(err, "%s: cannot add the reward bias", path)
+            : 0;
     char *text = rc ? NULL : json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
     if (rc == 0 && !text) rc = err_setf(err, "%s: cannot encode", path);
     if (rc == 0) {
@@ -504,8 +509,7 @@ static void release(train_t *t) {
 /* The reward model: OUT's on a resume, else --init's trunk under a zero score head. */
 static int load_model(train_t *t, const opts_t *o, err_t *err) {
     t->tokenizer_dir = o->args.resume ? o->args.out : o->init;
-    if (o->args.resume)
-        return model_load(&t->m, o->args.out, MODEL_HEAD_REWARD, err) ? -1 : 0;
+    if (o->args.resume) return model_load(&t->m, o->args.out, MODEL_HEAD_REWARD, err) ? -1 : 0;
     if (model_load(&t->m, o->init, MODEL_HEAD_LM, err)) return -1;
     gpt_model_t *rm = gpt_new(&t->m.model->cfg, GPT_HEAD_SCORE, err); /* zeroed: INIT above */
     if (!rm || gpt_copy_params(rm, t->m.model, err)) {
@@ -588,8 +592,7 @@ static void print_bias(const char *what, const bias_t *b) {
         printf(" (no --demos: not set)");
     printf("\n");
     if (b->val_demos.n > 0)
-        printf("  %-10s held-out demonstrations score %.4f [%.4f, %.4f] (sd %.4f, n %" PRId64
-               ")\n",
+        printf("  %-10s held-out demonstrations score %.4f [%.4f, %.4f] (sd %.4f, n %" PRId64 ")\n",
                "", b->val_demos.mean, b->val_demos.lo, b->val_demos.hi, b->val_demos_sd,
                b->val_demos.n);
 }
@@ -672,8 +675,8 @@ int reward_cmd_train(int argc, char **argv) {
                        "train_rankings", (json_int_t)t.train.n, "train_prompts",
                        (json_int_t)t.train.prompts, "train_pairs", (json_int_t)t.train.pairs,
                        "val_rankings", (json_int_t)t.val.n, "val_prompts",
-                       (json_int_t)t.val.prompts, "val_pairs", (json_int_t)t.val.pairs,
-                       "truncated", (json_int_t)(t.train.truncated + t.val.truncated)))
+                       (json_int_t)t.val.prompts, "val_pairs", (json_int_t)t.val.pairs, "truncated",
+                       (json_int_t)(t.train.truncated + t.val.truncated)))
         cli_die(PROG, "%s", err.msg);
     harness_result_t r;
     bias_t last, best;

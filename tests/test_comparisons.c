@@ -63,10 +63,9 @@ START_TEST(test_comparisons_pairwise) {
     char dir[64];
     comparisons_t c;
     err_t err = ERR_INIT;
-    const char *text =
-        "{\"prompt\": \"Q\", \"chosen\": \"good\", \"rejected\": \"bad\"}\n"
-        "{\"chosen\": \"\\n\\nHuman: Q2\\n\\nAssistant: yes\", "
-        "\"rejected\": \"\\n\\nHuman: Q2\\n\\nAssistant:no\"}\n";
+    const char *text = "{\"prompt\": \"Q\", \"chosen\": \"good\", \"rejected\": \"bad\"}\n"
+                       "{\"chosen\": \"\\n\\nHuman: Q2\\n\\nAssistant: yes\", "
+                       "\"rejected\": \"\\n\\nHuman: Q2\\n\\nAssistant:no\"}\n";
     ck_assert_msg(load_text(text, COMPARISONS_PAIRWISE, &c, &err, dir) == 0, "%s", err.msg);
     ck_assert_int_eq(c.n, 2);
     ck_assert(!c.items[0].hh && c.items[1].hh);

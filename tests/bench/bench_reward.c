@@ -64,7 +64,8 @@ static result_t bench_step(const gpt_config_t *cfg, int64_t P, int64_t T, int st
     gpt_model_t *m = gpt_new(cfg, GPT_HEAD_SCORE, &err);
     optim_config_t oc = optim_config_default();
     optim_t *opt = NULL;
-    int32_t *tok = malloc((size_t)(R * T) * sizeof *tok), *ranks = malloc((size_t)R * sizeof *ranks);
+    int32_t *tok = malloc((size_t)(R * T) * sizeof *tok),
+            *ranks = malloc((size_t)R * sizeof *ranks);
     int64_t *len = malloc((size_t)R * sizeof *len), *counts = malloc((size_t)P * sizeof *counts);
     float *r = malloc((size_t)R * sizeof *r), *dr = malloc((size_t)R * sizeof *dr);
     float *dv = malloc((size_t)(R * T) * sizeof *dv);
@@ -120,10 +121,18 @@ int main(int argc, char **argv) {
         const double gf = sgemm_gflops(1024, shapes[i][0], shapes[i][1], reps + 2);
         if (gf > peak) peak = gf;
     }
-    const gpt_config_t cdemo = {.vocab_size = 2048, .n_positions = 128, .n_layer = 4,
-                                .n_head = 4, .n_embd = 256, .ln_eps = 1e-5f};
-    const gpt_config_t c124 = {.vocab_size = 50257, .n_positions = 1024, .n_layer = 12,
-                               .n_head = 12, .n_embd = 768, .ln_eps = 1e-5f};
+    const gpt_config_t cdemo = {.vocab_size = 2048,
+                                .n_positions = 128,
+                                .n_layer = 4,
+                                .n_head = 4,
+                                .n_embd = 256,
+                                .ln_eps = 1e-5f};
+    const gpt_config_t c124 = {.vocab_size = 50257,
+                               .n_positions = 1024,
+                               .n_layer = 12,
+                               .n_head = 12,
+                               .n_embd = 768,
+                               .ln_eps = 1e-5f};
     const result_t demo = bench_step(&cdemo, 8, 96, quick ? 3 : 10);
     const result_t big = bench_step(&c124, 2, 128, quick ? 2 : 4);
     printf("\n%-40s %10s %10s %10s %8s\n", "reward step (fwd+bwd+AdamW)", "ms/step", "tokens/s",

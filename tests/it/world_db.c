@@ -41,15 +41,15 @@ int main(int argc, char **argv) {
     for (long i = 0; rc == 0 && i < n; i++) {
         world_sample_prompt(&rng, -1, prompt, sizeof prompt);
         for (long j = 0; rc == 0 && j < k; j++) {
-            rc = world_demonstrate(&rng, prompt, world_sample_kind(&rng), texts[j],
-                                   sizeof texts[j], &err);
+            rc = world_demonstrate(&rng, prompt, world_sample_kind(&rng), texts[j], sizeof texts[j],
+                                   &err);
             ptrs[j] = texts[j];
             lens[j] = strlen(texts[j]);
         }
-        if (rc == 0 && store_prompt_add(s, prompt, strlen(prompt), ptrs, lens, (int)k,
-                                        argc > 5 ? argv[5] : "it-world-db",
-                                        "{\"source\":\"world demonstrator\"}", NULL, NULL,
-                                        &err) < 0)
+        if (rc == 0 &&
+            store_prompt_add(s, prompt, strlen(prompt), ptrs, lens, (int)k,
+                             argc > 5 ? argv[5] : "it-world-db",
+                             "{\"source\":\"world demonstrator\"}", NULL, NULL, &err) < 0)
             rc = -1;
     }
     store_close(&s);
