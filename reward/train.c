@@ -38,10 +38,13 @@
 #include <unistd.h>
 
 #define PROG "reward train"
-/* Peak learning rate: measured on the demo (README, Reward model): 1e-4 reaches the best
- * held-out accuracy in one epoch; InstructGPT's 9e-6 is for a 6B model. */
-#define REWARD_TRAIN_LR   1e-4
-#define REWARD_TRAIN_LR_S "1e-4"
+/* Peak learning rate and passes, measured on the demo model (README, Reward model): 3e-4 for
+ * 2 epochs reached held-out accuracy 0.646 (gold order 0.774), 1e-4 for 1 epoch 0.591 (0.729).
+ * InstructGPT's 9e-6 and single epoch are for a 6B model on far more comparisons. */
+#define REWARD_TRAIN_LR       3e-4
+#define REWARD_TRAIN_LR_S     "3e-4"
+#define REWARD_TRAIN_EPOCHS   2
+#define REWARD_TRAIN_EPOCHS_S "2"
 /* INIT: score.weight starts at zero, not at N(0, 0.02) as transformers' _init_weights draws it.
  * Every reward is then exactly 0, so the run starts at chance (loss ln 2, accuracy ½: the
  * initial_val_accuracy in run.json is a true baseline, not a random head's luck), and nothing
@@ -73,7 +76,8 @@
     "  --seq T              most tokens of a completion (default: the model's context); a\n"       \
     "                       longer response is cut, its end-of-text kept (as reward score does)\n" \
     "training:\n"                                                                                  \
-    "  --epochs N           passes over the training rankings (default 1), or\n"                   \
+    "  --epochs N           passes over the training rankings (default " REWARD_TRAIN_EPOCHS_S     \
+    "), or\n"                                                                                      \
     "  --steps N            updates\n"                                                             \
     "  --batch B            rankings (prompts) per update (default 8)\n"                           \
     "  --lr X               peak learning rate (default " REWARD_TRAIN_LR_S ")\n"                  \
@@ -483,7 +487,7 @@ static void parse(opts_t *o, harness_setting_t *set, int nset, int argc, char **
     cli_require(PROG, "--db", o->db);
     cli_require(PROG, "--init", o->init);
     if (o->epochs && o->steps) cli_usage_error(PROG, "--epochs and --steps exclude each other");
-    if (!o->epochs && !o->steps) o->epochs = 1;
+    if (!o->epochs && !o->steps) o->epochs = REWARD_TRAIN_EPOCHS;
     if (o->args.lr < 0) o->args.lr = REWARD_TRAIN_LR;
     if (o->args.lr_min < 0) o->args.lr_min = o->args.lr / 10;
 }
