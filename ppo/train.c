@@ -215,8 +215,9 @@ static int batch_recv(batch_t *b, wire_client_t *c, double reward_timeout, doubl
     }
     if (rc != WIRE_ETIMEOUT) return rc;
     err_clear(err);
-    return err_setf(err, "%s: the reward server did not answer for %.0f s (--reward-timeout)",
-                    b->endpoint, now_s() - t_sent);
+    err_setf(err, "%s: the reward server did not answer for %.0f s (--reward-timeout)",
+             b->endpoint, now_s() - t_sent);
+    return WIRE_ETIMEOUT;
 }
 
 /* Score i of the batch: the server's, or missing_eos for a text not sent. */
@@ -257,6 +258,19 @@ typedef struct {
 
 /* ---- engine callbacks */
 
+/* batch_recv's result, a server gone for good saying what is left on disk. */
+static int recv_result(const train_t *t, int rc, err_t *err) {
+    if (rc != WIRE_ETIMEOUT) return rc;
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    err_clear(err);
+    if (t->saved_step > 0)
+        return err_setf(err, "%s; stopped: the last checkpoint (iteration %" PRId64
+                        ") is intact in %s (--resume continues it)",
+                        msg, t->saved_step, t->o->args.out);
+    return err_setf(err, "%s; stopped before any checkpoint was saved", msg);
+}
+
 static int score_send(void *ctx, const ppo_rollouts_t *r, err_t *err) {
     train_t *t = ctx;
     batch_t *b = &t->batch;
@@ -276,7 +290,8 @@ static int score_send(void *ctx, const ppo_rollouts_t *r, err_t *err) {
 static int score_recv(void *ctx, float *scores, err_t *err) {
     train_t *t = ctx;
     batch_t *b = &t->batch;
-    if (batch_recv(b, t->client, t->o->reward_timeout, t->t_sent, err)) return -1;
+    if (recv_result(t, batch_recv(b, t->client, t->o->reward_timeout, t->t_sent, err), err))
+        return -1;
     int64_t k = 0;
     for (int64_t i = 0; i < b->n; i++)
         scores[i] = batch_score(b, i, &k, (float)t->o->missing_eos_score);
@@ -379,7 +394,7 @@ static int validate_hook(void *ctx, harness_t *h, double *metric, err_t *err) {
     sampler_stats_t ss;
     if (sampler_run(t->sampler, &t->held_sp, 0, collect_sample, t, &ss, err) ||
         batch_send(b, t->client, err) ||
-        batch_recv(b, t->client, t->o->reward_timeout, now_s(), err))
+        recv_result(t, batch_recv(b, t->client, t->o->reward_timeout, now_s(), err), err))
         return -1;
     double sum = 0.0, gold = 0.0, ended = 0.0;
     int64_t k = 0;
