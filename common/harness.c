@@ -748,7 +748,7 @@ static void progress_extra(char *buf, size_t size, const harness_t *h, const cha
 /* MPI: the step's tokens summed over the ranks, its loss and figures made global (unless the
  * hook did: o->global) and a stop requested on any rank agreed by all (*stop). */
 _Static_assert(2 + 3 * (HARNESS_MAX_FIGURES + 1) + 1 <= DIST_MAX_SMALL,
-              "reduce_step's vector must fit dist_sum_f64");
+               "reduce_step's vector must fit dist_sum_f64");
 static void reduce_step(harness_step_t *o, bool *stop) {
     *stop = cli_stop_requested();
     if (dist_size() <= 1) return;

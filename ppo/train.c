@@ -55,6 +55,7 @@
 #define VAL_TAG           0x70706f76616c6964ULL /* "ppovalid": validation samples */
 // clang-format on
 
+// clang-format off
 #define HELP                                                                                       \
     "usage: ppo train --sft DIR --value-init DIR --reward EP[,EP...] --prompts FILE\n"             \
     "                 [--corpus FILE] --out DIR [options]\n"                                       \
@@ -62,7 +63,7 @@
     "PPO-ptx (InstructGPT): fine-tunes the policy, initialised from the SFT model, to get high\n"  \
     "scores from the reward model served at --reward, with a per-token KL penalty to the frozen\n" \
     "SFT model (beta, --kl-coef) and the pretraining term on corpus windows (--ptx-coef). Each\n"  \
-    "iteration samples one response per prompt of a batch, has the server score them, and runs\n" \
+    "iteration samples one response per prompt of a batch, has the server score them, and runs\n"  \
     "--epochs passes of clipped policy and value updates in minibatches. OUT gets the policy (a\n" \
     "model directory: `sft sample`, `ppo eval`), the value model in OUT/value, run.json and\n"     \
     "train_state.bin; OUT/best the policy with the highest mean reward on held-out prompts.\n"     \
@@ -113,6 +114,7 @@
     "                      the run stops with its last checkpoint (exit 1) (default 120)\n"        \
     "  --curve-keys DIR    talk CURVE to the server (DIR/server.pub, DIR/client.key)\n"            \
     HARNESS_HELP_RUN "\n"
+// clang-format on
 
 typedef struct {
     const char *sft, *value_init, *reward, *prompts, *val_prompts, *corpus, *judge, *curve_keys;
@@ -184,8 +186,8 @@ static int batch_set(batch_t *b, const model_t *m, int64_t i, const data_example
         return -1;
     b->send[i] = ended && n > 1;
     if (b->send[i])
-        b->items[b->nsent++] = (wire_item_t){prompt->prompt, (size_t)prompt->prompt_len,
-                                             b->text[i], b->len[i]};
+        b->items[b->nsent++] =
+            (wire_item_t){prompt->prompt, (size_t)prompt->prompt_len, b->text[i], b->len[i]};
     return 0;
 }
 
@@ -201,8 +203,10 @@ static int batch_recv(batch_t *b, wire_client_t *c, double reward_timeout, doubl
     if (b->nsent == 0) return 0;
     int rc = wire_recv_scores(c, b->scores, err);
     if (rc != WIRE_ETIMEOUT) return rc;
-    cli_warn(PROG, "the reward server is not answering (%s); waiting for it, for up to %g s "
-                   "(--reward-timeout)", err->msg, reward_timeout);
+    cli_warn(PROG,
+             "the reward server is not answering (%s); waiting for it, for up to %g s "
+             "(--reward-timeout)",
+             err->msg, reward_timeout);
     while (rc == WIRE_ETIMEOUT && now_s() - t_sent < reward_timeout && !cli_stop_requested()) {
         err_clear(err);
         rc = wire_send_score(c, b->items, b->nsent, err);
@@ -215,8 +219,8 @@ static int batch_recv(batch_t *b, wire_client_t *c, double reward_timeout, doubl
     }
     if (rc != WIRE_ETIMEOUT) return rc;
     err_clear(err);
-    err_setf(err, "%s: the reward server did not answer for %.0f s (--reward-timeout)",
-             b->endpoint, now_s() - t_sent);
+    err_setf(err, "%s: the reward server did not answer for %.0f s (--reward-timeout)", b->endpoint,
+             now_s() - t_sent);
     return WIRE_ETIMEOUT;
 }
 
@@ -229,31 +233,31 @@ static float batch_score(const batch_t *b, int64_t i, int64_t *k, float missing_
 
 typedef struct {
     opts_t *o;
-    model_t pol, ref, val;     /* the policy (trained), the reference (frozen), the value model */
+    model_t pol, ref, val; /* the policy (trained), the reference (frozen), the value model */
     ckpt_meta_t pol_meta, val_meta;
-    const char *pol_tok, *val_tok; /* where their vocab.json + merges.txt are copied from */
-    char value_dir[4096];          /* OUT/value */
+    const char *pol_tok, *val_tok;  /* where their vocab.json + merges.txt are copied from */
+    char value_dir[4096];           /* OUT/value */
     data_examples_t file, val_file; /* --prompts, --val-prompts */
     data_examples_t train, held;    /* the training and held-out prompts (ex arrays owned, the
                                        strings borrowed from file / val_file) */
     sampler_prompts_t train_sp, held_sp;
-    int64_t pmax;                   /* longest templated prompt of either set */
-    data_order_t order;             /* the prompt order: epoch and pos are in train_state.bin */
-    int64_t *idx;                   /* (batch) this iteration's prompts */
-    int32_t *rows;                  /* (batch, pmax) their ids, right-padded */
-    int64_t *lens;                  /* (batch) */
+    int64_t pmax;       /* longest templated prompt of either set */
+    data_order_t order; /* the prompt order: epoch and pos are in train_state.bin */
+    int64_t *idx;       /* (batch) this iteration's prompts */
+    int32_t *rows;      /* (batch, pmax) their ids, right-padded */
+    int64_t *lens;      /* (batch) */
     tok_ids_t corpus;
-    data_stream_t stream;           /* ptx windows */
-    rng_t ptx_rng;                  /* in train_state.bin */
+    data_stream_t stream; /* ptx windows */
+    rng_t ptx_rng;        /* in train_state.bin */
     wire_client_t *client;
-    json_t *info;                   /* the server's info reply */
-    batch_t batch;                  /* the iteration's texts (and the validation's) */
-    double t_sent;                  /* when the iteration's request went out */
-    double gold;                    /* --judge: mean gold score of the iteration's rollouts */
-    sampler_t *sampler;             /* validation */
+    json_t *info;       /* the server's info reply */
+    batch_t batch;      /* the iteration's texts (and the validation's) */
+    double t_sent;      /* when the iteration's request went out */
+    double gold;        /* --judge: mean gold score of the iteration's rollouts */
+    sampler_t *sampler; /* validation */
     ppo_t *ppo;
     harness_t *h;
-    int64_t saved_step;             /* last step checkpointed into OUT (0 = none) */
+    int64_t saved_step; /* last step checkpointed into OUT (0 = none) */
 } train_t;
 
 /* ---- engine callbacks */
@@ -265,7 +269,8 @@ static int recv_result(const train_t *t, int rc, err_t *err) {
     snprintf(msg, sizeof msg, "%s", err->msg);
     err_clear(err);
     if (t->saved_step > 0)
-        return err_setf(err, "%s; stopped: the last checkpoint (iteration %" PRId64
+        return err_setf(err,
+                        "%s; stopped: the last checkpoint (iteration %" PRId64
                         ") is intact in %s (--resume continues it)",
                         msg, t->saved_step, t->o->args.out);
     return err_setf(err, "%s; stopped before any checkpoint was saved", msg);
@@ -368,8 +373,8 @@ static int step_hook(void *ctx, harness_t *h, int64_t step, harness_step_t *out,
     out->global = true; /* one process */
     step_figures(out, &st, t);
     if (o->judge)
-        snprintf(out->note, sizeof out->note, "score %.3f  kl %.2f  gold %.3f", st.score_raw,
-                 st.kl, t->gold);
+        snprintf(out->note, sizeof out->note, "score %.3f  kl %.2f  gold %.3f", st.score_raw, st.kl,
+                 t->gold);
     else
         snprintf(out->note, sizeof out->note, "score %.3f  kl %.2f", st.score_raw, st.kl);
     return 0;
@@ -407,8 +412,8 @@ static int validate_hook(void *ctx, harness_t *h, double *metric, err_t *err) {
     *metric = sum / n;
     return cli_log_event(harness_log(h), err, "ppo_val", "{s:I, s:f, s:o, s:f, s:f}", "step",
                          (json_int_t)harness_step(h), "reward", *metric, "gold",
-                         t->o->judge ? cli_json_number(gold / n) : json_null(), "ended",
-                         ended / n, "response_len", (double)ss.tokens / n);
+                         t->o->judge ? cli_json_number(gold / n) : json_null(), "ended", ended / n,
+                         "response_len", (double)ss.tokens / n);
 }
 
 /* OUT (or OUT/best): the policy as a model directory, the value model in DIR/value. */
@@ -464,8 +469,10 @@ static int split_prompts(train_t *t, err_t *err) {
         return 0;
     }
     if (f->n < 2)
-        return err_setf(err, "%s: %" PRId64 " prompt: holding some out needs at least 2 (or give "
-                        "--val-prompts)", o->prompts, f->n);
+        return err_setf(err,
+                        "%s: %" PRId64 " prompt: holding some out needs at least 2 (or give "
+                        "--val-prompts)",
+                        o->prompts, f->n);
     int64_t lowest = 0;
     for (int64_t i = 0; i < f->n; i++) {
         const uint64_t hsh = fnv1a(f->ex[i].prompt, f->ex[i].prompt_len);
@@ -500,8 +507,7 @@ static int load_models(train_t *t, err_t *err) {
     t->pol_meta = t->pol.meta;
     t->pol_meta.eos_id = t->pol.eos_id;
     t->pol_meta.pad_id = t->pol.pad_id;
-    snprintf(t->pol_meta.template_name, sizeof t->pol_meta.template_name, "%s",
-             DATA_TEMPLATE_NAME);
+    snprintf(t->pol_meta.template_name, sizeof t->pol_meta.template_name, "%s", DATA_TEMPLATE_NAME);
     t->val_meta = t->val.meta;
     t->val_meta.eos_id = t->val.eos_id;
     t->val_meta.pad_id = t->val.pad_id;
@@ -521,8 +527,7 @@ static int load_prompts(train_t *t, err_t *err) {
     if (t->pmax + o->max_new > ctx)
         return err_setf(err,
                         "the longest prompt is %" PRId64 " tokens with the template; with "
-                        "--max-new %" PRId64 " that is more than the context of %s (%" PRId64
-                        ")",
+                        "--max-new %" PRId64 " that is more than the context of %s (%" PRId64 ")",
                         t->pmax, o->max_new, o->sft, ctx);
     if (data_order_init(&t->order, t->train.n, o->args.common.seed ^ ORDER_TAG, err))
         return err_prefixf(err, "%s: ", o->prompts);
@@ -663,8 +668,7 @@ static void parse(opts_t *o, harness_setting_t *set, int nset, int argc, char **
 static int load(train_t *t, err_t *err) {
     const opts_t *o = t->o;
     if (o->args.resume && harness_prepare_out(&o->args, err)) return -1;
-    return load_models(t, err) || load_prompts(t, err) || load_corpus(t, err) ||
-                   open_server(t, err)
+    return load_models(t, err) || load_prompts(t, err) || load_corpus(t, err) || open_server(t, err)
                ? -1
                : 0;
 }
