@@ -51,7 +51,7 @@ void dist_allreduce_f32(float *x, size_t n, float scale);
 /* x[0..n) = Σ over ranks of x, in place, in double, summed in rank order on every rank (an
  * allgather, then the same additions everywhere): every rank gets the same bits whatever MPI's
  * algorithm. For small vectors (counts, loss sums, figures): n <= DIST_MAX_SMALL. */
-#define DIST_MAX_SMALL 64
+#define DIST_MAX_SMALL 128
 void dist_sum_f64(double *x, int n);
 /* Σ weight·value / Σ weight over the ranks: the mean of a figure each rank measured over its
  * weight items (its mean loss over its kept tokens → the global mean loss). A non-finite value

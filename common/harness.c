@@ -234,14 +234,14 @@ int harness_resume_settings(harness_args_t *a, err_t *err) {
     /* check everything first: nothing changes unless the whole run can be restored */
     for (int i = 0; rc == 0 && i < nrows(a); i++) {
         const harness_setting_t *s = row(a, i);
-        if (!s->flag) continue;
+        if (!s->flag || (s->runtime && s->given)) continue;
         harness_value_t rec;
         const json_t *j = json_object_get(set, s->key);
         if (!j) {
             rc = err_setf(err, "%s: settings has no \"%s\" (--%s)", path, s->key, s->flag);
         } else if (value_from_json(s->kind, j, &rec)) {
             rc = err_setf(err, "%s: settings.%s: not a value of --%s", path, s->key, s->flag);
-        } else if (s->given && !value_eq(s->kind, value_get(s), rec)) {
+        } else if (s->given && !s->runtime && !value_eq(s->kind, value_get(s), rec)) {
             char now[256], then[256];
             value_format(now, sizeof now, s, value_get(s));
             value_format(then, sizeof then, s, rec);
@@ -255,7 +255,7 @@ int harness_resume_settings(harness_args_t *a, err_t *err) {
     }
     for (int i = 0; i < nrows(a); i++) {
         harness_setting_t *s = row(a, i);
-        if (!s->flag) continue;
+        if (!s->flag || (s->runtime && s->given)) continue; /* given again: this value */
         s->defaulted = json_array_has(defaults, s->key);
         harness_value_t rec;
         value_from_json(s->kind, json_object_get(set, s->key), &rec);
@@ -738,14 +738,17 @@ static int log_step(harness_t *h, const harness_step_t *o, double lr, err_t *err
     return rc;
 }
 
-static void progress_extra(char *buf, size_t size, const harness_t *h, double lr) {
-    int n = snprintf(buf, size, "lr %.2e", lr);
+static void progress_extra(char *buf, size_t size, const harness_t *h, const char *note,
+                           double lr) {
+    int n = snprintf(buf, size, "%s%slr %.2e", note, note[0] ? "  " : "", lr);
     if (n > 0 && (size_t)n < size && isfinite(h->res.val))
         snprintf(buf + n, size - (size_t)n, "  val %.4f", h->res.val);
 }
 
 /* MPI: the step's tokens summed over the ranks, its loss and figures made global (unless the
  * hook did: o->global) and a stop requested on any rank agreed by all (*stop). */
+_Static_assert(2 + 3 * (HARNESS_MAX_FIGURES + 1) + 1 <= DIST_MAX_SMALL,
+               "reduce_step's vector must fit dist_sum_f64");
 static void reduce_step(harness_step_t *o, bool *stop) {
     *stop = cli_stop_requested();
     if (dist_size() <= 1) return;
@@ -791,7 +794,7 @@ static int train_loop(harness_t *h, bool *stopped, err_t *err) {
         h->res.step = h->step;
         h->res.loss = o.loss;
         h->res.tokens += o.tokens;
-        progress_extra(extra, sizeof extra, h, lr);
+        progress_extra(extra, sizeof extra, h, o.note, lr);
         if (h->progress_on) cli_progress_update(&h->progress, h->step, o.loss, o.tokens, extra);
         if (log_step(h, &o, lr, err)) return -1;
         const int64_t every = h->args->eval_every;

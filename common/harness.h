@@ -45,7 +45,7 @@
 
 #define HARNESS_MAX_MODELS  4  /* PPO: policy + value */
 #define HARNESS_MAX_STATE   8  /* caller's data-position sections in train_state.bin */
-#define HARNESS_MAX_FIGURES 16 /* extra figures a step logs */
+#define HARNESS_MAX_FIGURES 32 /* extra figures a step logs (ppo train logs ~25) */
 #define HARNESS_ECONFLICT   -2 /* harness_resume_settings: a flag differs from the run resumed */
 
 /* ---- Settings. A command declares every option it takes as a table of settings; the same
@@ -87,6 +87,9 @@ typedef struct {
     harness_kind_t kind;
     void *value;         /* the command's variable, of the kind's type */
     double min, max;     /* accepted range of a number (I64, U64, F64) */
+    bool runtime;        /* per invocation (an endpoint, a timeout): --resume restores it
+                            when it is not given again, and takes a new value without
+                            calling it a conflict */
     bool given;          /* set by harness_parse: on this command line */
     bool defaulted;      /* set by harness_parse: the command's default (given by neither this
                             command line nor the run resumed); listed in run.json "defaults" */
@@ -108,6 +111,16 @@ typedef struct {
     {.flag = (fl), .key = (k), .kind = HARNESS_KIND_STR, .value = (const char **){ptr}}
 #define HARNESS_BOOL(fl, k, ptr)                                                                   \
     {.flag = (fl), .key = (k), .kind = HARNESS_KIND_BOOL, .value = (bool *){ptr}}
+/* A per-invocation row (runtime): a --resume may give it a new value (a server's new port). */
+#define HARNESS_RUNTIME_STR(fl, k, ptr)                                                            \
+    {.flag = (fl), .key = (k), .kind = HARNESS_KIND_STR, .value = (const char **){ptr},            \
+     .runtime = true}
+#define HARNESS_RUNTIME_F64(fl, k, ptr, lo, hi)                                                    \
+    {.flag = (fl), .key = (k), .kind = HARNESS_KIND_F64, .value = (double *){ptr}, .min = (lo),    \
+     .max = (hi), .runtime = true}
+#define HARNESS_RUNTIME_I64(fl, k, ptr, lo, hi)                                                    \
+    {.flag = (fl), .key = (k), .kind = HARNESS_KIND_I64, .value = (int64_t *){ptr}, .min = (lo),   \
+     .max = (hi), .runtime = true}
 #define HARNESS_INFO_I64(k, ptr) HARNESS_I64(NULL, k, ptr, 0, 0)
 #define HARNESS_INFO_F64(k, ptr) HARNESS_F64(NULL, k, ptr, 0, 0)
 #define HARNESS_INFO_STR(k, ptr) HARNESS_STR(NULL, k, ptr)
@@ -213,6 +226,7 @@ typedef struct {
      * ignored. */
     bool global;
     double weight;
+    char note[64]; /* shown on the progress line before the lr ("score 0.31  kl 2.10"); "" = none */
 } harness_step_t;
 
 /* Adds a figure (ignored past HARNESS_MAX_FIGURES); name is borrowed until the step is logged. */

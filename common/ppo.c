@@ -155,7 +155,7 @@ static int check_models(const gpt_model_t *pol, const gpt_model_t *ref, const gp
     if (c->eos_id >= V || c->pad_id < 0 || c->pad_id >= V)
         return err_setf(err, "ppo: eos_id %d and pad_id %d must be below the vocabulary %lld",
                         (int)c->eos_id, (int)c->pad_id, (long long)V);
-    if (popt->n != pol->num_params || vopt->n != val->num_params)
+    if ((popt && popt->n != pol->num_params) || (vopt && vopt->n != val->num_params))
         return err_setf(err, "ppo: an optimizer was made for another model");
     return 0;
 }

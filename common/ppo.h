@@ -118,7 +118,10 @@ typedef struct {
 typedef struct ppo ppo_t;
 
 /* An engine for cfg over borrowed models: policy (LM head, trained with policy_opt), reference
- * (LM head, frozen: forward only) and value (score head, trained with value_opt); all three
+ * (LM head, frozen: forward only) and value (score head, trained with value_opt). The
+ * optimizers are only handed to the update callback (and checked to fit their models); either
+ * may be NULL when the callback keeps its own (ppo train: the training harness owns them, and
+ * its train_state.bin needs the engine's sections before the optimizers exist). All three
  * read the same tokens (equal vocab_size), and prompt_max + max_new and ptx_T must fit their
  * n_positions. Sizes their activations with gpt_alloc (policy: training, max(minibatch,
  * ptx_rows) rows; reference: inference; value: training; minibatch rows) and makes the

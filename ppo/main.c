@@ -5,7 +5,7 @@
 #include "ppo_cmds.h"
 
 static const cli_command_t commands[] = {
-    /* {"train", ppo_cmd_train, "PPO-ptx: fine-tune a policy against a served reward model"}, */
+    {"train", ppo_cmd_train, "PPO-ptx: fine-tune a policy against a served reward model"},
     {"eval", ppo_cmd_eval, "a policy's mean reward; vs a baseline: win rate and KL"},
 };
 

@@ -4,9 +4,8 @@
 #ifndef RLHF_PPO_CMDS_H
 #define RLHF_PPO_CMDS_H
 
-/* ppo/train.c: PPO-ptx against a served reward model (issue 11). Not built yet: when it
- * lands, declare it here and list it in ppo/main.c's table. */
-/* int ppo_cmd_train(int argc, char **argv); */
+/* ppo/train.c: PPO-ptx against a served reward model (issue 11). */
+int ppo_cmd_train(int argc, char **argv);
 
 /* ppo/eval.c: a policy's mean reward, and against a baseline the win rate and the KL. */
 int ppo_cmd_eval(int argc, char **argv);

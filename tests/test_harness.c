@@ -429,6 +429,36 @@ START_TEST(test_harness_resume_refuses_changed_setting) {
 }
 END_TEST
 
+/* A runtime row (a server's endpoint): restored when not given, replaced without a conflict
+ * when given again. */
+START_TEST(test_harness_resume_runtime_setting) {
+    char root[64], path[128];
+    tmpdir(root);
+    stopped_run(root);
+    snprintf(path, sizeof path, "%s/run.json", root);
+    json_error_t je;
+    json_t *doc = json_load_file(path, 0, &je);
+    ck_assert_ptr_nonnull(doc);
+    json_object_set_new(json_object_get(doc, "settings"), "endpoint", json_string("tcp://a:1"));
+    ck_assert_int_eq(json_dump_file(doc, path, 0), 0);
+    json_decref(doc);
+    for (int given = 0; given < 2; given++) {
+        cmd_t c = {0};
+        const char *ep = NULL;
+        char *argv[] = {"t", "--out", root, "--resume", "--endpoint", "tcp://b:2"};
+        c.batch = 1, c.args = HARNESS_ARGS_INIT(7);
+        harness_setting_t set[2] = {HARNESS_I64("batch", "batch", &c.batch, 1, 64),
+                                    HARNESS_RUNTIME_STR("endpoint", "endpoint", &ep)};
+        optind = 0;
+        harness_parse(&c.args, "t", "", given ? 6 : 4, argv, set, 2);
+        ck_assert_int_eq(c.batch, 8);
+        ck_assert_str_eq(ep, given ? "tcp://b:2" : "tcp://a:1");
+        harness_args_release(&c.args);
+    }
+    nftw(root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 /* harness_parse itself: a conflict is a usage error, exit 2. */
 START_TEST(test_harness_parse_conflict_exits_2) {
     char root[64];
@@ -459,6 +489,7 @@ Suite *test_harness_suite(void) {
     tcase_add_checked_fixture(tc, quiet, NULL);
     tcase_add_test(tc, test_harness_resume_restores_settings);
     tcase_add_test(tc, test_harness_resume_refuses_changed_setting);
+    tcase_add_test(tc, test_harness_resume_runtime_setting);
     tcase_add_exit_test(tc, test_harness_parse_conflict_exits_2, 2);
     suite_add_tcase(s, tc);
     return s;
