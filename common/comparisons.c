@@ -83,48 +83,87 @@ static int set_response(comparisons_item_t *it, int i, const char *s, size_t n) 
     return (it->responses[i] = copy_bytes(s, n)) ? 0 : -1;
 }
 
-/* {"prompt", "responses", "ranks", "labeler"?} → it; messages "FILE:LINE: field: ...". */
-static int parse_kway(const json_t *o, comparisons_item_t *it, const char *at, err_t *err) {
+/* The optional "labeler" of o → it (a name of 1 to 100 bytes, no NUL). */
+static int parse_labeler(const json_t *o, comparisons_item_t *it, const char *at, err_t *err) {
+    const json_t *who = json_object_get(o, "labeler");
+    if (!who) return 0;
+    const size_t n = json_string_length(who);
+    if (n == 0 || n > 100 || strlen(json_string_value(who)) != n)
+        return err_setf(err, "%s: \"labeler\" must be a name of 1 to 100 bytes", at);
+    return (it->labeler = strdup(json_string_value(who))) ? 0 : err_setf(err, "out of memory");
+}
+
+/* {"prompt", "responses", "ranks", "labeler"?} → it; messages "FILE:LINE: field: ...". Without
+ * "ranks" (allowed by unranked) the item is unranked. */
+static int parse_kway(const json_t *o, comparisons_item_t *it, const char *at,
+                      const comparisons_options_t *opts, err_t *err) {
     const json_t *resp = json_object_get(o, "responses"), *ranks = json_object_get(o, "ranks");
-    const json_t *prompt = json_object_get(o, "prompt"), *who = json_object_get(o, "labeler");
+    const json_t *prompt = json_object_get(o, "prompt");
     const size_t k = json_array_size(resp);
     if (k < 2 || k > COMPARISONS_K_MAX)
         return err_setf(err, "%s: \"responses\": %zu responses (2 to %d)", at, k,
                         COMPARISONS_K_MAX);
-    if (json_array_size(ranks) != k)
+    if (!ranks && !opts->unranked) return err_setf(err, "%s: missing \"ranks\"", at);
+    it->ranked = ranks != NULL;
+    if (ranks && json_array_size(ranks) != k)
         return err_setf(err, "%s: \"ranks\": %zu ranks for %zu responses", at,
                         json_array_size(ranks), k);
     if (item_alloc(it, (int)k)) return err_setf(err, "out of memory");
     for (size_t i = 0; i < k; i++) {
-        const json_t *r = json_array_get(ranks, i), *s = json_array_get(resp, i);
-        if (!json_is_integer(r))
-            return err_setf(err, "%s: \"ranks\"[%zu] must be an integer", at, i);
-        const json_int_t v = json_integer_value(r);
-        if (v < 1 || v > INT32_MAX)
+        const json_t *s = json_array_get(resp, i);
+        if (set_response(it, (int)i, json_string_value(s), json_string_length(s)))
+            return err_setf(err, "out of memory");
+        if (!ranks) continue;
+        const json_t *r = json_array_get(ranks, i);
+        const json_int_t v = json_is_integer(r) ? json_integer_value(r) : 0;
+        if (json_is_integer(r) && v < 1)
             return err_setf(err,
                             "%s: \"ranks\"[%zu]: %" JSON_INTEGER_FORMAT " is not a rank (1 = best)",
                             at, i, v);
+        if (!json_is_integer(r) && !opts->ranks_within_k)
+            return err_setf(err, "%s: \"ranks\"[%zu] must be an integer", at, i);
+        if (!json_is_integer(r) || v > (opts->ranks_within_k ? (json_int_t)k : INT32_MAX))
+            return err_setf(err, "%s: \"ranks\"[%zu] must be an integer from 1 to %zu", at, i,
+                            opts->ranks_within_k ? k : (size_t)INT32_MAX);
         it->ranks[i] = (int)v;
-        if (set_response(it, (int)i, json_string_value(s), json_string_length(s)))
-            return err_setf(err, "out of memory");
     }
-    if (ranking_normalize(it->ranks, it->k, err)) return err_prefixf(err, "%s: \"ranks\": ", at);
+    if (ranks && ranking_normalize(it->ranks, it->k, err))
+        return err_prefixf(err, "%s: \"ranks\": ", at);
     it->prompt_len = json_string_length(prompt);
     if (!(it->prompt = copy_bytes(json_string_value(prompt), it->prompt_len)))
         return err_setf(err, "out of memory");
-    if (who && !(it->labeler = strdup(json_string_value(who))))
-        return err_setf(err, "out of memory");
+    return parse_labeler(o, it, at, err);
+}
+
+/* Whether "\n\n" + the template of (prompt, response) is the transcript s[0..len). */
+static int hh_exact(const char *s, size_t len, const char *prompt, size_t prompt_len,
+                    const char *resp, size_t resp_len, bool *same) {
+    const size_t p = data_template_promptn(NULL, 0, prompt, prompt_len);
+    const size_t r = data_template_responsen(NULL, 0, resp, resp_len);
+    *same = false;
+    if (2 + p + r != len) return 0;
+    char *buf = malloc(2 + p + r + 2);
+    if (!buf) return -1;
+    memcpy(buf, "\n\n", 2);
+    data_template_promptn(buf + 2, p + 1, prompt, prompt_len);
+    data_template_responsen(buf + 2 + p, r + 1, resp, resp_len);
+    *same = !memcmp(buf, s, len);
+    free(buf);
     return 0;
 }
 
-/* {"prompt", "chosen", "rejected"} or HH {"chosen", "rejected"} → a K = 2 item. */
-static int parse_pairwise(const json_t *o, comparisons_item_t *it, const char *at, err_t *err) {
+/* {"prompt", "chosen", "rejected"} or HH {"chosen", "rejected"} (+ "labeler"?) → a K = 2 item;
+ * exact: the template must give each HH transcript back. */
+static int parse_pairwise(const json_t *o, comparisons_item_t *it, const char *at, bool exact,
+                          err_t *err) {
     const json_t *prompt = json_object_get(o, "prompt");
     const json_t *side[2] = {json_object_get(o, "chosen"), json_object_get(o, "rejected")};
     static const char *const names[2] = {"chosen", "rejected"};
     if (item_alloc(it, 2)) return err_setf(err, "out of memory");
     it->ranks[0] = 1;
     it->ranks[1] = 2;
+    it->ranked = true;
+    if (parse_labeler(o, it, at, err)) return -1;
     if (prompt) {
         it->prompt_len = json_string_length(prompt);
         if (!(it->prompt = copy_bytes(json_string_value(prompt), it->prompt_len)) ||
@@ -143,9 +182,18 @@ static int parse_pairwise(const json_t *o, comparisons_item_t *it, const char *a
         if (i == 0) it->prompt_len = pl;
         if (i == 1 && (pl != it->prompt_len || memcmp(s + po, it->prompt, pl)))
             return err_setf(err,
-                            "%s: \"rejected\": the transcript's prompt differs from "
-                            "\"chosen\"'s",
+                            "%s: \"rejected\": its conversation before the last "
+                            "\"\\n\\nAssistant:\" differs from \"chosen\"'s",
                             at);
+        bool same = true;
+        if (exact && hh_exact(s, json_string_length(side[i]), s + po, pl, s + ro, rl, &same))
+            return err_setf(err, "out of memory");
+        if (!same)
+            return err_setf(err,
+                            "%s: \"%s\": the last turn is not \"\\n\\nAssistant: \" followed "
+                            "by a response without leading spaces, so it would not export back "
+                            "as it is",
+                            at, names[i]);
         if (set_response(it, i, s + ro, rl)) return err_setf(err, "out of memory");
     }
     return 0;
@@ -166,22 +214,29 @@ static comparisons_item_t *push(comparisons_t *out, int64_t *cap) {
 }
 
 int comparisons_load(comparisons_t *out, const char *path, comparisons_format_t fmt, err_t *err) {
+    return comparisons_load_opts(out, path, fmt, NULL, err);
+}
+
+int comparisons_load_opts(comparisons_t *out, const char *path, comparisons_format_t fmt,
+                          const comparisons_options_t *opts, err_t *err) {
     static const data_field_t kway[] = {{"prompt", DATA_STRING, false},
                                         {"responses", DATA_STRINGS, false},
-                                        {"ranks", DATA_ARRAY, false},
+                                        {"ranks", DATA_ARRAY, true}, /* parse_kway: required */
                                         {"labeler", DATA_STRING, true}};
     static const data_field_t pair[] = {{"prompt", DATA_STRING, true},
                                         {"chosen", DATA_STRING, false},
-                                        {"rejected", DATA_STRING, false}};
+                                        {"rejected", DATA_STRING, false},
+                                        {"labeler", DATA_STRING, true}};
+    const comparisons_options_t o = opts ? *opts : (comparisons_options_t){0};
     memset(out, 0, sizeof *out);
     data_jsonl_t r;
     int64_t cap = 0;
     int rc = data_jsonl_open(&r, path, 0, err);
     if (rc == 0 && !(out->path = strdup(path))) rc = err_setf(err, "out of memory");
-    json_t *o = NULL;
+    json_t *obj = NULL;
     while (rc == 0) {
-        const int got = fmt == COMPARISONS_KWAY ? data_jsonl_next(&r, kway, 4, &o, err)
-                                                : data_jsonl_next(&r, pair, 3, &o, err);
+        const int got = fmt == COMPARISONS_KWAY ? data_jsonl_next(&r, kway, 4, &obj, err)
+                                                : data_jsonl_next(&r, pair, 4, &obj, err);
         if (got <= 0) {
             rc = got;
             break;
@@ -192,10 +247,10 @@ int comparisons_load(comparisons_t *out, const char *path, comparisons_format_t 
         if (!it)
             rc = err_setf(err, "out of memory");
         else if (it->line = r.line, fmt == COMPARISONS_KWAY)
-            rc = parse_kway(o, it, at, err);
+            rc = parse_kway(obj, it, at, &o, err);
         else
-            rc = parse_pairwise(o, it, at, err);
-        json_decref(o);
+            rc = parse_pairwise(obj, it, at, o.hh_exact, err);
+        json_decref(obj);
     }
     if (rc == 0 && out->n == 0) rc = err_setf(err, "%s: no JSON lines (empty file)", r.name);
     data_jsonl_close(&r);

@@ -9,6 +9,9 @@
  *             reproduces the transcript, and the response is the last assistant turn (its one
  *             leading space, which the template adds back, removed). Both transcripts of a line
  *             must share that prompt. A pair is a K = 2 item with ranks [1, 2].
+ * Either format may carry "labeler" (a name of 1 to 100 bytes). One parser serves `reward import`
+ * (comparisons_load_opts: unranked K-way lines, HH transcripts the template must reproduce) and
+ * `reward eval --comparisons` (comparisons_load).
  * The whole file is read and checked before the load returns: a bad line is
  * "FILE:LINE: field: problem" and nothing is returned. Strings are bytes with lengths (JSON's
  * "\u0000" is data). Owns: everything in a comparisons_t (comparisons_release). No globals. */
@@ -33,7 +36,9 @@ typedef struct {
     int k;                 /* responses */
     char **responses;      /* [k] each response_lens[i] bytes plus a NUL */
     size_t *response_lens; /* [k] */
-    int *ranks;            /* [k] dense: 1 = best, ties share, the next group the next number */
+    int *ranks;            /* [k] dense: 1 = best, ties share, the next group the next number;
+                              all 0 when !ranked */
+    bool ranked;           /* false: a K-way line without "ranks" (comparisons_options_t) */
     char *labeler;         /* the line's "labeler", or NULL */
     bool hh;               /* pairwise line given as HH transcripts (the prompt was cut out) */
     int64_t line;          /* 1-based line in the file */
@@ -54,9 +59,32 @@ const char *comparisons_format_name(comparisons_format_t fmt);
  *   "c.jsonl:3: \"ranks\": 3 ranks for 4 responses"
  *   "c.jsonl:5: \"ranks\"[1]: 0 is not a rank (1 = best)"
  *   "c.jsonl:2: \"chosen\": no \"\\n\\nAssistant:\" turn in the transcript"
- *   "c.jsonl:7: \"rejected\": the transcript's prompt differs from \"chosen\"'s"
- * or "c.jsonl: no JSON lines (empty file)". */
+ *   "c.jsonl:7: \"rejected\": its conversation before the last \"\\n\\nAssistant:\" differs
+ *    from \"chosen\"'s"
+ *   "c.jsonl:4: \"labeler\" must be a name of 1 to 100 bytes"
+ * or "c.jsonl: no JSON lines (empty file)". Every line must be ranked (K-way "ranks" required)
+ * and HH transcripts are taken as they split: comparisons_load_opts with zeroed options. */
 int comparisons_load(comparisons_t *out, const char *path, comparisons_format_t fmt, err_t *err);
+
+/* What `reward import` accepts beyond comparisons_load; zeroed = comparisons_load. */
+typedef struct {
+    /* kway: "ranks" may be left out; the item is then unranked (ranked false, ranks all 0): its
+     * responses are to be ranked later (`reward label`) */
+    bool unranked;
+    /* kway: every rank from 1 to K (the schema's and `reward export`'s ranks), else
+     * "c.jsonl:5: \"ranks\"[1] must be an integer from 1 to 2"; without, any rank ≥ 1 (only
+     * their order counts: 3, 7, 3 is 1, 2, 1) */
+    bool ranks_within_k;
+    /* HH: "\n\n" + the template (data_template_promptn + data_template_responsen) must give
+     * each transcript back byte for byte, so `reward export --format hh` restores it: the last
+     * turn is "\n\nAssistant: " and a response without leading spaces. Else
+     * "c.jsonl:3: \"chosen\": the last turn is not ..." */
+    bool hh_exact;
+} comparisons_options_t;
+
+/* comparisons_load with opts (NULL = zeroed). */
+int comparisons_load_opts(comparisons_t *out, const char *path, comparisons_format_t fmt,
+                          const comparisons_options_t *opts, err_t *err);
 
 /* Splits an HH transcript s[0..len) into the prompt (s + *prompt_off, *prompt_len bytes) and the
  * response (s + *resp_off, *resp_len bytes), as described above. -1 with err set (no field

@@ -19,9 +19,15 @@
  * The split is by prompt (store_is_val), so every ranking of a validation prompt stays out of
  * training; OUT/best keeps the best validation pairwise accuracy. When the run ends (done or
  * stopped), rlhf.reward_bias of OUT and OUT/best is set so the training demonstrations
- * (--demos) score mean 0 (InstructGPT); checkpoints written during training carry 0. */
+ * (--demos) score mean 0 (InstructGPT); checkpoints written during training carry 0.
+ *
+ * Data-parallel (mpirun, harness.h): every rank draws the same global batch of B rankings and
+ * trains on its share of them; its loss is a mean over its rankings (each has a pair), so the
+ * global loss and gradient weigh the ranks by their rankings, which is the single-process mean.
+ * Validation sums correct and pairs over the ranks. Rank 0 alone sets the bias and prints. */
 #include "cli.h"
 #include "data.h"
+#include "dist.h"
 #include "fs.h"
 #include "harness.h"
 #include "model.h"
@@ -272,8 +278,10 @@ typedef struct {
     const char *tokenizer_dir;
     rset_t train, val, demos, val_demos;
     data_order_t order; /* epoch and pos: the data position train_state.bin keeps */
-    int64_t B, R_max, T_max;
-    int64_t *idx;              /* (R_max ≥ B) elements of the batch */
+    int64_t B;                 /* global batch (rankings) */
+    int64_t Bl;                /* most rankings one rank takes (B on one rank) */
+    int64_t R_max, T_max;      /* rows of Bl rankings, the longest row: the activations */
+    int64_t *idx;              /* (B, and R_max ≥ Bl) elements of the batch */
     int32_t *tokens;           /* (R_max, T_max) */
     int64_t *lengths;          /* (R_max) */
     int32_t *ranks;            /* (R_max) */
@@ -318,34 +326,45 @@ static int64_t forward(train_t *t, gpt_model_t *g, const rset_t *s, const int64_
     return R;
 }
 
-/* One update on the next B rankings of the epoch's order. */
+/* One update on the next B rankings of the epoch's order. This rank trains on its share of them
+ * (all B on one rank); loss and figures are global. */
 static int step_hook(void *ctx, harness_t *h, int64_t step, harness_step_t *out, err_t *err) {
     train_t *t = ctx;
     gpt_model_t *g = t->m.model;
     (void)step;
     data_order_next(&t->order, t->idx, t->B);
+    int64_t first;
+    const int64_t n = dist_share(t->B, &first);
+    const int64_t *idx = t->idx + first;
     int64_t T;
-    const int64_t R = forward(t, g, &t->train, t->idx, t->B, &T);
+    const int64_t R = forward(t, g, &t->train, idx, n, &T);
     rl_rank_stats_t st;
-    out->loss = rl_rank_forward(&st, t->rewards, t->ranks, t->counts, t->B);
+    const double local = rl_rank_forward(&st, t->rewards, t->ranks, t->counts, n);
+    /* every training ranking has a pair: the local loss is a mean over st.prompts = n */
+    out->loss = dist_mean(local, (double)st.prompts);
+    out->global = true;
     out->tokens = R * T;
-    harness_step_figure(out, "accuracy",
-                        st.pairs > 0 ? st.correct / (double)st.pairs : (double)NAN);
-    harness_step_figure(out, "pairs", (double)st.pairs);
+    double acc[2] = {st.correct, (double)st.pairs};
+    dist_sum_f64(acc, 2);
+    harness_step_figure(out, "accuracy", acc[1] > 0 ? acc[0] / acc[1] : (double)NAN);
+    harness_step_figure(out, "pairs", acc[1]);
     if (!isfinite(out->loss)) return 0;
-    rl_rank_backward(t->drewards, t->rewards, t->ranks, t->counts, t->B);
+    harness_grad_weight(h, 0, (double)st.prompts);
+    rl_rank_backward(t->drewards, t->rewards, t->ranks, t->counts, n);
     rl_last_backward(t->dvalues, t->drewards, t->lengths, R, T);
     gpt_zero_grad(g);
     gpt_backward(g, t->dvalues);
     return harness_update(h, 0, err);
 }
 
-/* Pairwise accuracy and loss over a set, B elements at a time in order. */
+/* Pairwise accuracy and loss over a set, Bl elements at a time in order; under mpirun the ranks
+ * take turns at the batches and add up their sums. */
 static void rank_eval(train_t *t, const rset_t *s, double *accuracy, double *loss) {
     double correct = 0.0, lsum = 0.0;
     int64_t pairs = 0, prompts = 0;
-    for (int64_t first = 0; first < s->n; first += t->B) {
-        const int64_t n = s->n - first < t->B ? s->n - first : t->B;
+    for (int64_t first = 0, j = 0; first < s->n; first += t->Bl, j++) {
+        if (j % dist_size() != dist_rank()) continue;
+        const int64_t n = s->n - first < t->Bl ? s->n - first : t->Bl;
         for (int64_t b = 0; b < n; b++) t->idx[b] = first + b;
         int64_t T;
         forward(t, t->m.model, s, t->idx, n, &T);
@@ -355,6 +374,9 @@ static void rank_eval(train_t *t, const rset_t *s, double *accuracy, double *los
         pairs += st.pairs;
         prompts += st.prompts;
     }
+    double tot[4] = {correct, (double)pairs, lsum, (double)prompts};
+    dist_sum_f64(tot, 4);
+    correct = tot[0], pairs = (int64_t)tot[1], lsum = tot[2], prompts = (int64_t)tot[3];
     *accuracy = pairs > 0 ? correct / (double)pairs : (double)NAN;
     *loss = prompts > 0 ? lsum / (double)prompts : (double)NAN;
 }
@@ -379,7 +401,7 @@ static int restore_hook(void *ctx, err_t *err) {
 }
 
 /* Mean (with its t interval) and sd of g's raw scores (no bias) over the one-row elements of
- * s, R_max rows at a time (idx and counts hold R_max ≥ B entries). */
+ * s, R_max rows at a time (idx and counts hold R_max entries). */
 static int demo_scores(train_t *t, gpt_model_t *g, const rset_t *s, stats_ci_t *ci, double *sd,
                        err_t *err) {
     double *x = malloc((size_t)(s->n > 0 ? s->n : 1) * sizeof *x);
@@ -571,9 +593,14 @@ static int alloc_buffers(train_t *t, const opts_t *o, err_t *err) {
         if (sets[i]->max_len > t->T_max) t->T_max = sets[i]->max_len;
     }
     t->B = o->batch;
-    t->R_max = t->B * k;
+    if (o->batch < dist_size())
+        return err_setf(err, "--batch %" PRId64 " is smaller than the %d ranks", o->batch,
+                        dist_size());
+    t->Bl = (o->batch + dist_size() - 1) / dist_size();
+    t->R_max = t->Bl * k;
     const size_t R = (size_t)t->R_max, RT = (size_t)(t->R_max * t->T_max);
-    if (!(t->idx = malloc(R * sizeof *t->idx)) || !(t->tokens = malloc(RT * sizeof *t->tokens)) ||
+    const size_t nidx = (size_t)(t->B > t->R_max ? t->B : t->R_max);
+    if (!(t->idx = malloc(nidx * sizeof *t->idx)) || !(t->tokens = malloc(RT * sizeof *t->tokens)) ||
         !(t->lengths = malloc(R * sizeof *t->lengths)) ||
         !(t->ranks = malloc(R * sizeof *t->ranks)) ||
         !(t->counts = malloc(R * sizeof *t->counts)) ||
@@ -603,6 +630,7 @@ static void print_bias(const char *what, const bias_t *b) {
 
 static void summary(const train_t *t, const opts_t *o, const harness_result_t *r,
                     const bias_t *last, const bias_t *best, bool has_best) {
+    if (dist_rank() != 0) return;
     printf("%s: %s %s at step %" PRId64 "/%" PRId64 "\n", PROG, o->args.out, r->status, r->step,
            o->steps);
     printf("  data       training %" PRId64 " rankings of %" PRId64 " prompts (%" PRId64
@@ -671,7 +699,7 @@ int reward_cmd_train(int argc, char **argv) {
                   {"data.pos", &t.order.pos, sizeof t.order.pos}},
         .nstate = 2,
     };
-    if (t.val.n == 0)
+    if (t.val.n == 0 && dist_rank() == 0)
         cli_warn(PROG, "%s: no ranked prompt in the validation split: no validation, no best/",
                  o.db);
     if (!(t.h = harness_new(&hc, &err)) || harness_add_model(t.h, "", t.m.model, NULL, &err) < 0 ||
@@ -685,7 +713,9 @@ int reward_cmd_train(int argc, char **argv) {
     harness_result_t r;
     bias_t last, best;
     bool has_best = false;
-    if (harness_run(t.h, &r, &err) || set_biases(&t, o.args.out, &last, &best, &has_best, &err)) {
+    /* the bias: rank 0 alone scores the demonstrations and writes OUT */
+    if (harness_run(t.h, &r, &err) ||
+        (dist_rank() == 0 && set_biases(&t, o.args.out, &last, &best, &has_best, &err))) {
         release(&t);
         harness_args_release(&o.args);
         cli_die(PROG, "%s", err.msg);

@@ -109,6 +109,54 @@ START_TEST(test_comparisons_bad_lines) {
 }
 END_TEST
 
+/* The options `reward import` loads with: unranked K-way lines, ranks within 1..K, HH
+ * transcripts the template gives back; and the labeler checked in both formats. */
+static int load_opts(const char *text, comparisons_format_t fmt, const comparisons_options_t *o,
+                     comparisons_t *c, err_t *err) {
+    char dir[64], path[TESTUTIL_PATH_CAP];
+    testutil_scratch_dir(dir, 64, "comparisons");
+    testutil_spit(testutil_path(path, dir, "c.jsonl"), text, strlen(text));
+    const int rc = comparisons_load_opts(c, path, fmt, o, err);
+    testutil_rm_tree(dir);
+    return rc;
+}
+
+START_TEST(test_comparisons_options) {
+    const comparisons_options_t imp = {.unranked = true, .ranks_within_k = true, .hh_exact = true};
+    comparisons_t c;
+    err_t err = ERR_INIT;
+    const char *unranked = "{\"prompt\": \"a\", \"responses\": [\"x\", \"y\"]}\n";
+    bad(unranked, COMPARISONS_KWAY, "c.jsonl:1: missing \"ranks\"");
+    ck_assert_msg(load_opts(unranked, COMPARISONS_KWAY, &imp, &c, &err) == 0, "%s", err.msg);
+    ck_assert(c.n == 1 && !c.items[0].ranked && c.items[0].ranks[0] == 0);
+    comparisons_release(&c);
+    const char *sparse = "{\"prompt\": \"a\", \"responses\": [\"x\", \"y\"], \"ranks\": [1, 3]}\n";
+    ck_assert_int_eq(load_opts(sparse, COMPARISONS_KWAY, NULL, &c, &err), 0);
+    ck_assert(c.items[0].ranked && c.items[0].ranks[1] == 2);
+    comparisons_release(&c);
+    ck_assert_int_eq(load_opts(sparse, COMPARISONS_KWAY, &imp, &c, &err), -1);
+    ck_assert_msg(strstr(err.msg, "c.jsonl:1: \"ranks\"[1] must be an integer from 1 to 2"), "%s",
+                  err.msg);
+    err_clear(&err);
+    const char *loose = "{\"chosen\": \"\\n\\nHuman: Q\\n\\nAssistant:no\", "
+                        "\"rejected\": \"\\n\\nHuman: Q\\n\\nAssistant: yes\"}\n";
+    ck_assert_int_eq(load_opts(loose, COMPARISONS_PAIRWISE, NULL, &c, &err), 0);
+    comparisons_release(&c);
+    ck_assert_int_eq(load_opts(loose, COMPARISONS_PAIRWISE, &imp, &c, &err), -1);
+    ck_assert_msg(strstr(err.msg, "c.jsonl:1: \"chosen\": the last turn is not"), "%s", err.msg);
+    ck_assert(c.n == 0 && c.items == NULL);
+    err_clear(&err);
+    bad("{\"prompt\": \"a\", \"chosen\": \"x\", \"rejected\": \"y\", \"labeler\": \"\"}\n",
+        COMPARISONS_PAIRWISE, "c.jsonl:1: \"labeler\" must be a name of 1 to 100 bytes");
+    ck_assert_int_eq(load_opts("{\"prompt\": \"a\", \"chosen\": \"x\", \"rejected\": \"y\", "
+                               "\"labeler\": \"bo\"}\n",
+                               COMPARISONS_PAIRWISE, &imp, &c, &err),
+                     0);
+    ck_assert_str_eq(c.items[0].labeler, "bo");
+    comparisons_release(&c);
+}
+END_TEST
+
 Suite *test_comparisons_suite(void);
 Suite *test_comparisons_suite(void) {
     Suite *s = suite_create("comparisons");
@@ -117,6 +165,7 @@ Suite *test_comparisons_suite(void) {
     tcase_add_test(tc, test_comparisons_hh_split);
     tcase_add_test(tc, test_comparisons_pairwise);
     tcase_add_test(tc, test_comparisons_bad_lines);
+    tcase_add_test(tc, test_comparisons_options);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -159,7 +159,7 @@ rc=0; "$R" eval --model a --comparisons kbad.jsonl 2>err.txt || rc=$?
     fail "bad kway line: exit $rc: $(cat err.txt)"
 printf '%s\n' '{"chosen": "\n\nHuman: hi\n\nAssistant: yo", "rejected": "\n\nHuman: bye\n\nAssistant: yo"}' >pbad.jsonl
 rc=0; "$R" eval --model a --comparisons pbad.jsonl --format pairwise 2>err.txt || rc=$?
-[ $rc -eq 1 ] && grep -q "pbad.jsonl:1: \"rejected\": the transcript's prompt differs" err.txt ||
+[ $rc -eq 1 ] && grep -q "pbad.jsonl:1: \"rejected\": its conversation before the last" err.txt ||
     fail "bad HH line: exit $rc: $(cat err.txt)"
 
 # score: in order, bit-for-bit repeatable, a bad line writes nothing
