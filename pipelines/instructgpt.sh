@@ -141,18 +141,24 @@ finish() {
     mv "$M/$stage_name.done.tmp" "$M/$stage_name.done"
     say "   $stage_name: $secs s"
 }
-# resume_flag DIR: --resume when DIR holds a checkpoint of this stage's settings, else --overwrite
+# resume_flag DIR LOG: --resume when DIR holds a checkpoint of this stage's settings (the run
+# appends to LOG), else --overwrite (LOG starts anew)
 resume_flag() {
     if [ "$stage_fresh" = 0 ] && [ -f "$1/train_state.bin" ] && [ -f "$1/run.json" ]; then
         echo --resume
     else
+        rm -f "$2"
         echo --overwrite
     fi
 }
-# trained DIR: the training command ended its run (not stopped part-way)
+# trained DIR: the training command ended its run. A training command stops part-way on
+# Ctrl-C, saves and exits 0 (run.json status "stopped"); bash then does not run the INT trap
+# (the child handled the signal), so the stop is noticed here.
 trained() {
-    [ "$(js "$1/run.json" o.status)" = done ] ||
-        die "$1/run.json: status $(js "$1/run.json" o.status), not done (run again to resume)"
+    local st
+    st=$(js "$1/run.json" o.status)
+    [ "$st" != stopped ] || interrupted "$stage_name stopped part-way" 130
+    [ "$st" = done ] || die "$1/run.json: status $st, not done"
 }
 
 t_all=$(now)
@@ -166,7 +172,7 @@ fi
 cmd=(--corpus "$d/corpus.train.txt" --val "$d/corpus.val.txt" --vocab-size "$VOCAB"
      --config "$CONFIG" --steps "$PRETRAIN_STEPS" --out "$OUT/base" --seed "$SEED")
 if begin pretrain "BPE vocabulary + base GPT-2 ($CONFIG) on corpus.train.txt" "${cmd[@]}"; then
-    "$sft" pretrain "${cmd[@]}" "$(resume_flag "$OUT/base")" --log "$OUT/base.log.jsonl" "${thr[@]}"
+    "$sft" pretrain "${cmd[@]}" "$(resume_flag "$OUT/base" "$OUT/base.log.jsonl")" --log "$OUT/base.log.jsonl" "${thr[@]}"
     trained "$OUT/base"
     finish
 fi
@@ -175,7 +181,7 @@ cmd=(--base "$OUT/base/best" --demos "$d/demos.train.jsonl" --val-demos "$d/demo
      --steps "$SFT_STEPS" --lr "$SFT_LR" --eval-every "$(((SFT_STEPS + 2) / 3))" --out "$OUT/sft"
      --seed "$SEED")
 if begin sft "supervised fine-tuning on demos.train.jsonl" "${cmd[@]}"; then
-    "$sft" train "${cmd[@]}" "$(resume_flag "$OUT/sft")" --log "$OUT/sft.log.jsonl" "${thr[@]}"
+    "$sft" train "${cmd[@]}" "$(resume_flag "$OUT/sft" "$OUT/sft.log.jsonl")" --log "$OUT/sft.log.jsonl" "${thr[@]}"
     trained "$OUT/sft"
     finish
 fi
@@ -212,7 +218,7 @@ fi
 cmd=(--db "$OUT/rankings.db" --init "$OUT/sft/best" --out "$OUT/rm" --demos "$d/demos.train.jsonl"
      --val-demos "$d/demos.val.jsonl" --epochs "$RM_EPOCHS" --batch "$RM_BATCH" --seed "$SEED")
 if begin rm "reward model from the SFT model, on the rankings" "${cmd[@]}"; then
-    "$reward" train "${cmd[@]}" "$(resume_flag "$OUT/rm")" --log "$OUT/rm.log.jsonl" "${thr[@]}"
+    "$reward" train "${cmd[@]}" "$(resume_flag "$OUT/rm" "$OUT/rm.log.jsonl")" --log "$OUT/rm.log.jsonl" "${thr[@]}"
     trained "$OUT/rm"
     "$reward" eval --model "$OUT/rm/best" --db "$OUT/rankings.db" --json > "$OUT/eval/rm.json"
     finish
@@ -224,7 +230,7 @@ cmd=(--sft "$OUT/sft/best" --value-init "$OUT/rm/best" --prompts "$d/prompts.tra
      --out "$OUT/ppo" --seed "$SEED" $PPO_ARGS)
 if begin ppo "PPO-ptx against the served reward model" "${cmd[@]}"; then
     start_server
-    "$ppo" train "${cmd[@]}" --reward "$EP" "$(resume_flag "$OUT/ppo")" --log "$OUT/ppo.log.jsonl" \
+    "$ppo" train "${cmd[@]}" --reward "$EP" "$(resume_flag "$OUT/ppo" "$OUT/ppo.log.jsonl")" --log "$OUT/ppo.log.jsonl" \
         "${thr[@]}"
     trained "$OUT/ppo"
     finish
@@ -271,9 +277,9 @@ plot "$OUT/rm.png" "reward model (reward train)" \
     "held-out pairwise accuracy=$OUT/rm.log.jsonl:val:accuracy:held-out" \
     "ranking loss=$OUT/rm.log.jsonl:train:loss:train,$OUT/rm.log.jsonl:val_loss:loss:held-out"
 plot "$OUT/ppo.png" "PPO-ptx (ppo train)" \
-    "reward model score=$OUT/ppo.log.jsonl:iter:score:rollouts" \
-    "gold score=$OUT/ppo.log.jsonl:iter:gold:rollouts (judge)" \
-    "KL to SFT (nats/response)=$OUT/ppo.log.jsonl:iter:kl:rollouts"
+    "reward model score=$OUT/ppo.log.jsonl:train:score:rollouts,$OUT/ppo.log.jsonl:ppo_val:reward:held-out" \
+    "gold score (judge)=$OUT/ppo.log.jsonl:train:gold:rollouts,$OUT/ppo.log.jsonl:ppo_val:gold:held-out" \
+    "KL to SFT (nats/reply)=$OUT/ppo.log.jsonl:train:kl:rollouts"
 
 # ---- the table and summary.json ---------------------------------------------------------------
 secs=$(awk -v a="$t_all" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }')

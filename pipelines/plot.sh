@@ -40,7 +40,7 @@ esc() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
     echo "set terminal pngcairo size 900,$((80 + 260 * np)) font 'sans,11'"
     echo "set output \"$(esc "$out.tmp")\""
     echo "set multiplot layout $np,1 title \"$(esc "$title")\" font 'sans,13'"
-    echo "set grid; set key top right; set xlabel 'step'"
+    echo "set grid; set key top right; set xlabel 'step'; set xrange [0:*]"
     echo "set style line 1 lc rgb '#9ecae1' lw 1; set style line 2 lc rgb '#d62728' lw 2 pt 7 ps 0.6"
     echo "set style line 3 lc rgb '#2ca02c' lw 2 pt 7 ps 0.6; set style line 4 lc rgb '#1f77b4' lw 2"
 } > "$gp"
