@@ -30,6 +30,10 @@ servers() {
         echo "${f%/cmdline}"
     done
 }
+# The pipeline needs every stage's program; on a branch without them it has nothing to run.
+for c in "reward train" "ppo train"; do
+    $BIN/$c --help > /dev/null 2>&1 || { echo "skipped: $c is not built here"; exit 0; }
+done
 demo() { QUICK=1 OUT=$OUT BIN=$BIN bash "$root/pipelines/instructgpt.sh" "$@"; }
 js() { node -e 'const o = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
                 const v = eval(process.argv[2]); console.log(v === undefined ? "" : v);' "$1" "$2"; }
