@@ -77,7 +77,8 @@ BENCH_SRCS   := $(filter-out tests/bench/bench_util.c,$(wildcard tests/bench/*.c
 BENCH_BINS   := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 
 # Helper programs of the shell integration tests (tests/it/*.c: a tiny reward model, offline
-# scores, a raw ZeroMQ client), linked with the library into $(BUILD)/bin/it/ ($BIN/it/).
+# scores, a raw ZeroMQ client, a rankings database written through common/store), linked with
+# the library into $(BUILD)/bin/it/ (a test finds tests/it/NAME.c as $BIN/it/NAME).
 IT_TOOLS     := $(patsubst tests/it/%.c,$(BUILD)/bin/it/%,$(wildcard tests/it/*.c))
 
 .PHONY: all deps ensure-deps test test-run asan bench bench-run demo headline clean

@@ -183,8 +183,7 @@ int cli_args_next(cli_args_t *args) {
     for (;;) {
         const int c = getopt_long(args->argc, args->argv, ":h", args->longopts, NULL);
         args->arg = optarg;
-        if (c == -1 || !cli_opts_handle(&args->common, args->prog, c, optarg, args->argv))
-            return c;
+        if (c == -1 || !cli_opts_handle(&args->common, args->prog, c, optarg, args->argv)) return c;
     }
 }
 
@@ -627,4 +626,14 @@ void cli_runtime_init(char **argv) {
     if (setenv("GOMP_SPINCOUNT", CLI_GOMP_SPINCOUNT, 1)) return;
     execv("/proc/self/exe", argv);
     unsetenv("GOMP_SPINCOUNT");
+}
+
+json_t *cli_json_float(float x) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.9g", (double)x);
+    for (int digits = 1; digits < 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
+        if (strtof(buf, NULL) == x) break;
+    }
+    return json_real(strtod(buf, NULL));
 }

@@ -79,10 +79,10 @@ double cli_arg_f64(const char *prog, const char *flag, const char *text, double 
  * only short option is -h. A new shared family takes the next free range and asserts its last
  * code stays inside (see sampler.h). */
 enum {
-    CLI_OPTS_RANGE = 0x100,   /* codes per range */
-    CLI_OPTS_COMMAND = 0x100, /* the command's own options (an enum starting here) */
-    CLI_OPTS_TRAINER = 0x200, /* the training harness's own flags (--out, --resume, ...) */
-    CLI_OPTS_SAMPLER = 0x300, /* the sampling flags (sampler.h: --k, --temperature, ...) */
+    CLI_OPTS_RANGE = 0x100,    /* codes per range */
+    CLI_OPTS_COMMAND = 0x100,  /* the command's own options (an enum starting here) */
+    CLI_OPTS_TRAINER = 0x200,  /* the training harness's own flags (--out, --resume, ...) */
+    CLI_OPTS_SAMPLER = 0x300,  /* the sampling flags (sampler.h: --k, --temperature, ...) */
     CLI_OPTS_SETTINGS = 0x400, /* a training command's settings table, one code per row
                                   (harness.h: the shared --lr, --warmup, ... and its own) */
     CLI_OPTS_WIRE = 0x500,     /* the reward client's flags (wireopt.h: --timeout, --tries, ...) */
@@ -139,8 +139,8 @@ void cli_require(const char *prog, const char *flag, const char *value);
 
 /* ---- The skeleton's functions (see the example above). The parser state of one command line: */
 typedef struct {
-    const char *prog;              /* "sft sample": messages and the --help hint */
-    int argc;                      /* the command's argc / argv (argv[0] = command name) */
+    const char *prog; /* "sft sample": messages and the --help hint */
+    int argc;         /* the command's argc / argv (argv[0] = command name) */
     char **argv;
     const struct option *longopts; /* the command's table, {0}-terminated */
     const char *arg;               /* value of the option cli_args_next just returned, or NULL */
@@ -276,6 +276,9 @@ void cli_log_close(cli_log_t **log);
 
 /* A JSON number for x, or JSON null when x is NaN or infinite (a new reference). */
 json_t *cli_json_number(double x);
+/* A float setting as typed (0.7, not 0.699999988): the shortest decimal that reads back as x,
+ * as a JSON real (a new reference). */
+json_t *cli_json_float(float x);
 
 /* ---- run.json (DESIGN §3): what made the files in an output directory.
  * {"format": "rlhf-run-v1", "command": "sft train", "argv": [...], "cwd": "...",

@@ -996,3 +996,13 @@ double harness_lm_backward(harness_lm_t *lm, int64_t B, int64_t T) {
     gpt_backward(m, lm->dout);
     return loss;
 }
+
+int harness_lm_step(harness_t *h, int i, harness_lm_t *lm, int64_t B, int64_t T,
+                    harness_step_t *out, err_t *err) {
+    out->tokens = B * T;
+    const double local = harness_lm_backward(lm, B, T);
+    out->loss = dist_mean(local, (double)lm->kept);
+    out->global = true;
+    harness_grad_weight(h, i, (double)lm->kept);
+    return isfinite(out->loss) ? harness_update(h, i, err) : 0;
+}

@@ -343,4 +343,12 @@ void harness_lm_release(harness_lm_t *lm);
 double harness_lm_backward(harness_lm_t *lm, int64_t B, int64_t T);
 /* Forward only: Σ log p(target) over the kept targets (in double), their count into *kept. */
 double harness_lm_logprob(harness_lm_t *lm, int64_t B, int64_t T, int64_t *kept);
+
+/* One language-model step of a training command over its share of the global batch, in
+ * lm->inputs/targets (B, T): harness_lm_backward, the loss made global (dist_mean weighted by
+ * the kept targets, so N ranks report what one process would), the gradient weighted likewise,
+ * and harness_update of model i when the loss is finite (a non-finite one is left for the
+ * harness to stop on, before any update). Fills out's loss, tokens and global flag. */
+int harness_lm_step(harness_t *h, int i, harness_lm_t *lm, int64_t B, int64_t T,
+                    harness_step_t *out, err_t *err);
 #endif /* RLHF_HARNESS_H */

@@ -625,25 +625,15 @@ static void json_side(json_t *o, const char *name, const side_fig_t *f, bool jud
     json_object_set_new(o, k, fail);
 }
 
-/* A float setting as typed (0.7, not 0.699999988): its shortest decimal that reads back. */
-static json_t *float_json(float x) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.9g", (double)x);
-    for (int digits = 1; digits < 9; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
-        if (strtof(buf, NULL) == x) break;
-    }
-    return json_real(strtod(buf, NULL));
-}
-
 static json_t *json_sampling(const eval_args_t *a) {
     const gen_opts_t *g = &a->sampling.gen;
     json_t *from = json_object();
     for (int i = 0; i < SET_N; i++)
         json_object_set_new(from, set_key[i], json_string(from_name[a->from[i]]));
-    return json_pack("{s:o, s:o, s:I, s:I, s:I, s:o}", "temperature", float_json(g->temperature),
-                     "top_p", float_json(g->top_p), "top_k", (json_int_t)g->top_k, "max_new",
-                     (json_int_t)g->max_new, "seed", (json_int_t)g->seed, "from", from);
+    return json_pack("{s:o, s:o, s:I, s:I, s:I, s:o}", "temperature",
+                     cli_json_float(g->temperature), "top_p", cli_json_float(g->top_p), "top_k",
+                     (json_int_t)g->top_k, "max_new", (json_int_t)g->max_new, "seed",
+                     (json_int_t)g->seed, "from", from);
 }
 
 /* The figures as one object (caller owns it). */

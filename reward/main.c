@@ -9,6 +9,8 @@ static const cli_command_t commands[] = {
     {"import", reward_cmd_import, "add rankings from a K-way or pairwise (TRL, HH) JSONL file"},
     {"export", reward_cmd_export, "write the rankings as K-way or pairwise (TRL, HH) JSONL"},
     {"agreement", reward_cmd_agreement, "how often labelers agree on the prompts they share"},
+    {"train", reward_cmd_train, "train a reward model on the rankings"},
+    {"eval", reward_cmd_eval, "pairwise accuracy of a reward model on held-out rankings"},
     {"score", reward_cmd_score, "score (prompt, response) pairs (--connect: by a reward server)"},
     {"serve", reward_cmd_serve, "serve a reward model's scores over ZeroMQ"},
     {"keygen", reward_cmd_keygen, "write CURVE key pairs for reward serve and its clients"},

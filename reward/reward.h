@@ -11,10 +11,17 @@
 #define REWARD_SIM_NOISE   0.24
 #define REWARD_SIM_NOISE_S "0.24"
 
+/* Share of prompts `reward train` holds out for validation (and `reward eval --split` reads
+ * unless the model's run.json says otherwise); split by a hash of the prompt (store_is_val). */
+#define REWARD_VAL_FRACTION   0.1
+#define REWARD_VAL_FRACTION_S "0.1"
+
 int reward_cmd_label(int argc, char **argv);
 int reward_cmd_import(int argc, char **argv);
 int reward_cmd_export(int argc, char **argv);
 int reward_cmd_agreement(int argc, char **argv);
+int reward_cmd_train(int argc, char **argv);
+int reward_cmd_eval(int argc, char **argv);
 int reward_cmd_score(int argc, char **argv);
 int reward_cmd_serve(int argc, char **argv);
 int reward_cmd_keygen(int argc, char **argv);

@@ -155,10 +155,3 @@ int reward_score_connect_main(int argc, char **argv) {
     cli_require(PROG, "--in", in);
     return run(connect, in, batch, &wo, args.common.log_path);
 }
-
-/* Until reward/score.c (the offline scorer) is linked in, `reward score` is the --connect path
- * alone. score.c's reward_cmd_score replaces this weak definition at link time and calls
- * reward_score_connect_main itself when reward_score_wants_connect(argc, argv). */
-__attribute__((weak)) int reward_cmd_score(int argc, char **argv) {
-    return reward_score_connect_main(argc, argv);
-}

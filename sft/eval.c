@@ -360,17 +360,6 @@ static int judge_completion(void *ctx, const sampler_completion_t *c, err_t *err
     return 0;
 }
 
-/* A float setting as typed (0.7, not 0.699999988): its shortest decimal that reads back. */
-static json_t *float_json(float x) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.9g", (double)x);
-    for (int digits = 1; digits < 9; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
-        if (strtof(buf, NULL) == x) break;
-    }
-    return json_real(strtod(buf, NULL));
-}
-
 /* A group's figure: the mean over its prompts of their per-prompt mean score, with a Student t
  * 95% interval (the prompt is the unit: its K samples are not independent of each other). */
 static json_t *group_json(const stats_ci_t *r) {
@@ -435,9 +424,9 @@ static json_t *judge_report(const eval_args_t *a, const judge_ctx_t *j, const sa
     json_t *rest = json_pack(
         "{s:I, s:I, s:f, s:f, s:{s:o, s:o, s:I, s:I, s:I}}", "k", (json_int_t)j->k, "samples",
         (json_int_t)st->sequences, "ended", (double)j->ended / samples, "tokens_per_sample",
-        (double)j->tokens / samples, "sampling", "temperature", float_json(o->temperature), "top_p",
-        float_json(o->top_p), "top_k", (json_int_t)o->top_k, "max_new", (json_int_t)o->max_new,
-        "seed", (json_int_t)o->seed);
+        (double)j->tokens / samples, "sampling", "temperature", cli_json_float(o->temperature),
+        "top_p", cli_json_float(o->top_p), "top_k", (json_int_t)o->top_k, "max_new",
+        (json_int_t)o->max_new, "seed", (json_int_t)o->seed);
     json_t *total = group_json(&all); /* "prompts", "mean", "ci95" */
     if (doc && total && rest && families && !json_object_update(doc, total) &&
         !json_object_update(doc, rest) && !json_object_set(doc, "families", families)) {

@@ -140,12 +140,7 @@ static int step_hook(void *ctx, harness_t *h, int64_t step, harness_step_t *out,
         n = dist_share(p->B, &first);
         take_rows(p, first, n);
     }
-    out->tokens = n * p->T;
-    const double local = harness_lm_backward(&p->lm, n, p->T);
-    out->loss = dist_mean(local, (double)p->lm.kept);
-    out->global = true;
-    harness_grad_weight(h, 0, (double)p->lm.kept);
-    return isfinite(out->loss) ? harness_update(h, 0, err) : 0;
+    return harness_lm_step(h, 0, &p->lm, n, p->T, out, err);
 }
 
 /* Mean next-token loss over the same held-out windows every time (-Σ log p / kept, double). */

@@ -95,12 +95,7 @@ static int step_hook(void *ctx, harness_t *h, int64_t step, harness_step_t *out,
     const int64_t *idx = t->idx + first;
     const int64_t T = data_sft_batch_len(&t->train, idx, n);
     data_sft_batch(&t->train, idx, n, T, t->lm.inputs, t->lm.targets, NULL);
-    out->tokens = n * T;
-    const double local = harness_lm_backward(&t->lm, n, T);
-    out->loss = dist_mean(local, (double)t->lm.kept);
-    out->global = true;
-    harness_grad_weight(h, 0, (double)t->lm.kept);
-    return isfinite(out->loss) ? harness_update(h, 0, err) : 0;
+    return harness_lm_step(h, 0, &t->lm, n, T, out, err);
 }
 
 /* Mean response-token loss over the held-out demonstrations, Bl at a time in file order; under
