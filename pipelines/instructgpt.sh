@@ -37,7 +37,7 @@ else
     OUT=${OUT:-runs/demo}
     WORLD_SIZE=small CONFIG=small VOCAB=2048
     : "${PRETRAIN_STEPS:=800}" "${SFT_STEPS:=600}" "${SFT_LR:=1e-3}" "${SAMPLE_PROMPTS:=2000}" "${K:=4}"
-    : "${RM_EPOCHS:=1}" "${RM_BATCH:=8}" "${PPO_STEPS:=100}" "${PPO_BATCH:=16}"
+    : "${RM_EPOCHS:=2}" "${RM_BATCH:=8}" "${PPO_STEPS:=100}" "${PPO_BATCH:=16}"
     : "${EVAL_PROMPTS:=300}" "${EVAL_K:=2}" "${SERVE_WAIT:=120}"
 fi
 BIN=${BIN:-build/bin}
