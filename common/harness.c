@@ -42,6 +42,7 @@ typedef struct {
     double last_lr;         /* of the last update (NAN = none yet) */
     double weight;          /* MPI: this rank's weight of the next update (harness_grad_weight) */
     bool weighted;          /* weight was given for the next update */
+    bool summed;            /* MPI: the next update sums the ranks' gradients as they are */
     char sec_name[OPTIM_NUM_SECTIONS][80]; /* "value.adam.m", ... */
 } hmodel_t;
 
@@ -496,9 +497,18 @@ void harness_grad_weight(harness_t *h, int i, double weight) {
     h->models[i].weighted = true;
 }
 
+void harness_grad_sum(harness_t *h, int i) {
+    if (i < 0 || i >= h->nmodels) return;
+    h->models[i].summed = true;
+}
+
 /* MPI: the gradient of the global mean from every rank's local one: each rank scales its slab
  * by weight_r / Σ weight (1/size without weights), then one fp32 allreduce sums them. */
 static void reduce_grads(hmodel_t *m) {
+    if (m->summed) { /* each rank's slab is already its part of the global mean */
+        dist_allreduce_f32(m->model->grads_mem, (size_t)m->model->num_params, 1.0f);
+        return;
+    }
     const int P = dist_size();
     double w[1] = {m->weighted ? m->weight : 1.0};
     const double mine = w[0];
@@ -516,7 +526,7 @@ int harness_update(harness_t *h, int i, err_t *err) {
     hmodel_t *m = &h->models[i];
     gpt_model_t *model = m->model;
     if (dist_size() > 1) reduce_grads(m);
-    m->weighted = false;
+    m->weighted = m->summed = false;
     m->last_norm = optim_clip_grad_norm(m->opt, model->grads_mem, m->grad_clip);
     if (!isfinite(m->last_norm)) {
         char what[64];

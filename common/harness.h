@@ -300,6 +300,11 @@ int harness_update(harness_t *h, int i, err_t *err);
  * the gradient of the mean over the global batch, then forgets the weight. Not called: the
  * ranks weigh equally. One rank: ignored (the gradient is left as it is, bit for bit). */
 void harness_grad_weight(harness_t *h, int i, double weight);
+/* MPI: this rank's gradient of model i is already its part of the global gradient (each rank
+ * scaled its terms by its share of the global normaliser, as ppo's engine does when one
+ * gradient mixes two means with different normalisers): the next harness_update of model i
+ * sums the ranks' gradients as they are. One rank: ignored. */
+void harness_grad_sum(harness_t *h, int i);
 
 /* The figures of model i's last update: gradient norm before clipping, learning rate. */
 double harness_grad_norm(const harness_t *h, int i);

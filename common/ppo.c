@@ -17,8 +17,19 @@
  * Split by sequences, the threads never wait for each other until the end. Each part samples
  * from the streams of its sequences' batch positions (gen's seq_offset), so the tokens are the
  * ones the whole batch would sample (up to float rounding, see gen.h).
+ * Data-parallel (mpirun, common/dist.h): every rank is given the same B prompts and keeps
+ * the same engine stream; rank r rolls out, scores, and runs the forwards of its rows [first,
+ * first + n) of the batch (dist_share), sampling from the same per-sequence streams as one
+ * process would. The scores are gathered (an allreduce of a vector zero outside each rank's
+ * rows: adding zeros is exact), so the running score statistics are global; the advantages
+ * are whitened with global moments and every figure is global. Minibatches are slices of one
+ * global shuffle; a rank computes on the rows of a slice it holds (any number, 0 included),
+ * its per-token means scaled by its share of the slice's tokens (and of the pretraining
+ * batch's), so the ranks' gradients sum (harness_grad_sum) to the gradient one process
+ * computes. One rank: none of this changes a bit.
  * Vocabulary: B rollouts, T positions, V vocabulary; "row" = one rollout in a buffer. */
 #include "ppo.h"
+#include "dist.h"
 #include "gen.h"
 #include "ops.h"
 #include "rl.h"
@@ -50,6 +61,7 @@ struct ppo {
     void *mem; /* every array below */
     /* the rollouts, (B) or (B, TS) */
     int64_t B;
+    int64_t first, nown; /* this rank's rows [first, first + nown) of the B */
     int32_t *seq;
     int64_t *prompt_len, *response_len, *start;
     bool *ended;
@@ -57,7 +69,8 @@ struct ppo {
     float *scores_used; /* (B) what the rewards use: scores, whitened when asked */
     /* per response token, (B, TF) */
     float *old_logp, *ref_logp, *old_values, *rewards, *adv, *returns;
-    int64_t *perm; /* (B) minibatch order */
+    int64_t *perm;   /* (B) minibatch order */
+    int64_t *mb_idx; /* (minibatch) this rank's rows of one minibatch */
     /* one gathered minibatch, (minibatch, TF) or (minibatch) */
     int32_t *mb_tokens, *mb_targets;
     int64_t *mb_start, *mb_len;
@@ -187,6 +200,7 @@ static size_t carve(ppo_t *p, char *base) {
     CARVE(adv, B * TF);
     CARVE(returns, B * TF);
     CARVE(perm, B);
+    CARVE(mb_idx, MB);
     CARVE(mb_tokens, MB * TF);
     CARVE(mb_targets, MB * TF);
     CARVE(mb_start, MB);
@@ -289,13 +303,15 @@ void ppo_destroy(ppo_t **ppo) {
 }
 
 ppo_rollouts_t ppo_rollouts(const ppo_t *p) {
-    return (ppo_rollouts_t){.B = p->B,
+    const int64_t f = p->first;
+    return (ppo_rollouts_t){.B = p->nown,
+                            .first = f,
                             .stride = p->TS,
-                            .tokens = p->seq,
-                            .prompt_len = p->prompt_len,
-                            .response_len = p->response_len,
-                            .ended = p->ended,
-                            .scores = p->scores};
+                            .tokens = p->seq + f * p->TS,
+                            .prompt_len = p->prompt_len + f,
+                            .response_len = p->response_len + f,
+                            .ended = p->ended + f,
+                            .scores = p->scores + f};
 }
 
 double ppo_kl_coef(const ppo_t *p) {
@@ -363,20 +379,19 @@ static void take_row(ppo_t *p, const int32_t *prompts, int64_t stride, int64_t P
 }
 
 /* The generators' output as full sequences, spans and old log-probs. */
-static void take_rollouts(ppo_t *p, const int32_t *prompts, int64_t stride, const int64_t *lens,
-                          int64_t B) {
-    p->B = B;
+static void take_rollouts(ppo_t *p, const int32_t *prompts, int64_t stride, const int64_t *lens) {
     for (int i = 0; i < p->ngen; i++) {
         int64_t b0, nb;
-        gen_part(B, p->ngen, i, &b0, &nb);
+        gen_part(p->nown, p->ngen, i, &b0, &nb);
         if (nb == 0) continue;
         const gen_result_t r = gen_result(p->gens[i]);
-        for (int64_t j = 0; j < nb; j++) take_row(p, prompts, stride, lens[b0 + j], b0 + j, &r, j);
+        const int64_t f = p->first + b0;
+        for (int64_t j = 0; j < nb; j++) take_row(p, prompts, stride, lens[f + j], f + j, &r, j);
     }
 }
 
-/* Every part of the batch on its own thread and generator (see the top). */
-static int rollout(ppo_t *p, const int32_t *prompts, int64_t stride, const int64_t *lens, int64_t B,
+/* Every part of this rank's rows on its own thread and generator (see the top). */
+static int rollout(ppo_t *p, const int32_t *prompts, int64_t stride, const int64_t *lens,
                    const gen_opts_t *opts, err_t *err) {
     int failed = 0;
     /* with one generator the region is inactive (if clause), which is no nesting level: its own
@@ -385,12 +400,13 @@ static int rollout(ppo_t *p, const int32_t *prompts, int64_t stride, const int64
     if (p->ngen > 1)
     for (int i = 0; i < p->ngen; i++) {
         int64_t b0, nb;
-        gen_part(B, p->ngen, i, &b0, &nb);
+        gen_part(p->nown, p->ngen, i, &b0, &nb);
         err_clear(&p->gen_err[i]);
         if (nb == 0) continue;
+        const int64_t f = p->first + b0; /* the batch position: its random stream */
         gen_opts_t o = *opts;
-        o.seq_offset = b0;
-        failed += gen_run(p->gens[i], prompts + b0 * stride, stride, lens + b0, nb, &o,
+        o.seq_offset = f;
+        failed += gen_run(p->gens[i], prompts + f * stride, stride, lens + f, nb, &o,
                           &p->gen_err[i]) != 0;
     }
     if (!failed) return 0;
@@ -399,12 +415,12 @@ static int rollout(ppo_t *p, const int32_t *prompts, int64_t stride, const int64
     return -1;
 }
 
-/* Reference log-probs and the value model's values over every rollout, in minibatch-sized
- * chunks of consecutive rows. */
+/* Reference log-probs and the value model's values over this rank's rollouts, in
+ * minibatch-sized chunks of consecutive rows. */
 static void rollout_forwards(ppo_t *p) {
-    const int64_t MB = p->cfg.minibatch;
-    for (int64_t b0 = 0; b0 < p->B; b0 += MB) {
-        const int64_t n = p->B - b0 < MB ? p->B - b0 : MB;
+    const int64_t MB = p->cfg.minibatch, end = p->first + p->nown;
+    for (int64_t b0 = p->first; b0 < end; b0 += MB) {
+        const int64_t n = end - b0 < MB ? end - b0 : MB;
         for (int64_t j = 0; j < n; j++) p->perm[j] = b0 + j;
         const int64_t Tm = gather_rows(p, p->perm, n);
         gpt_forward(p->reference, p->mb_tokens, n, Tm);
@@ -420,13 +436,18 @@ static void rollout_forwards(ppo_t *p) {
 static void prepare_scores(ppo_t *p, ppo_stats_t *st) {
     const ppo_config_t *c = &p->cfg;
     const bool substitute = c->eos_id >= 0 && !isnan(c->missing_eos_score);
-    double raw = 0.0;
-    for (int64_t b = 0; b < p->B; b++) {
+    for (int64_t b = p->first; b < p->first + p->nown; b++) {
         /* ended with a lone eos = empty text: nothing for the reward model to judge */
         const bool empty = p->ended[b] && p->response_len[b] == 1;
         if (substitute && (!p->ended[b] || empty)) p->scores[b] = c->missing_eos_score;
-        raw += (double)p->scores[b];
     }
+    if (dist_size() > 1) { /* every rank gets every score (see the top) */
+        for (int64_t b = 0; b < p->B; b++)
+            if (b < p->first || b >= p->first + p->nown) p->scores[b] = 0.0f;
+        dist_allreduce_f32(p->scores, (size_t)p->B, 1.0f);
+    }
+    double raw = 0.0;
+    for (int64_t b = 0; b < p->B; b++) raw += (double)p->scores[b];
     st->score_raw = raw / (double)p->B;
     float *s = p->scores_used;
     memcpy(s, p->scores, (size_t)p->B * sizeof(float));
@@ -449,69 +470,120 @@ static double span_entropy(ppo_t *p, int64_t n, int64_t Tm) {
     return total;
 }
 
+/* Figures summed over an iteration's updates, each a global per-token mean (a rank adds its
+ * share of it: its local mean times its share of the tokens); entropy is this rank's sum. */
 typedef struct {
     double policy_loss, clipfrac, approx_kl, value_loss, value_clipfrac, ptx_loss, entropy;
 } sums_t;
+#define SUMS_N 7
 
-/* γ_ptx · mean NLL of one pretraining batch, forward and backward into the policy's
- * gradients (PPO-ptx, rl.h): dout = −γ_ptx / kept on kept targets, at temperature 1. */
-static int ptx_step(ppo_t *p, const ppo_callbacks_t *cb, sums_t *sums, err_t *err) {
-    const int64_t R = p->cfg.ptx_rows, T = p->cfg.ptx_T, n = R * T;
-    if (cb->ptx_batch(cb->ctx, p->ptx_tokens, p->ptx_targets, R, T, err)) return -1;
-    int64_t kept = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (p->ptx_tokens[i] < 0 || p->ptx_tokens[i] >= p->policy->cfg.vocab_size ||
-            p->ptx_targets[i] >= p->policy->cfg.vocab_size)
-            return err_setf(err, "ppo: pretraining batch: token %lld outside the vocabulary",
-                            (long long)i);
-        kept += p->ptx_targets[i] >= 0;
+/* One update's normalisers: this rank's and the global response tokens of the minibatch and
+ * kept targets of the pretraining batch, and this rank's rows of the pretraining batch. */
+typedef struct {
+    double tokens, tokens_all, kept, kept_all;
+    int64_t ptx_first, ptx_rows;
+} shares_t;
+
+/* The pretraining batch (every rank draws the same one, so the corpus stream stays the same
+ * everywhere) and the normalisers of the update: one collective. */
+static int update_shares(ppo_t *p, const ppo_callbacks_t *cb, int64_t n, shares_t *sh, err_t *err) {
+    *sh = (shares_t){0};
+    for (int64_t j = 0; j < n; j++) sh->tokens += (double)p->response_len[p->mb_idx[j]];
+    if (p->cfg.ptx_coef != 0.0) {
+        const int64_t R = p->cfg.ptx_rows, T = p->cfg.ptx_T, V = p->policy->cfg.vocab_size;
+        if (cb->ptx_batch(cb->ctx, p->ptx_tokens, p->ptx_targets, R, T, err)) return -1;
+        for (int64_t i = 0; i < R * T; i++)
+            if (p->ptx_tokens[i] < 0 || p->ptx_tokens[i] >= V || p->ptx_targets[i] >= V)
+                return err_setf(err, "ppo: pretraining batch: token %lld outside the vocabulary",
+                                (long long)i);
+        sh->ptx_rows = dist_share(R, &sh->ptx_first);
+        const int64_t k0 = sh->ptx_first * T, k1 = k0 + sh->ptx_rows * T;
+        for (int64_t i = k0; i < k1; i++) sh->kept += p->ptx_targets[i] >= 0;
     }
-    sums->ptx_loss += (double)gpt_lm_loss(p->policy, p->ptx_tokens, p->ptx_targets, R, T);
-    if (kept == 0) return 0;
-    const float g = (float)(-p->cfg.ptx_coef / (double)kept);
-    for (int64_t i = 0; i < n; i++) p->ptx_grad[i] = p->ptx_targets[i] >= 0 ? g : 0.0f;
-    gpt_backward(p->policy, p->ptx_grad);
+    double v[2] = {sh->tokens, sh->kept};
+    dist_sum_f64(v, 2);
+    sh->tokens_all = v[0];
+    sh->kept_all = v[1];
     return 0;
 }
 
-/* One minibatch: the policy update (PPO + ptx), then the value update. */
+/* g[0..n) *= share, under MPI only (one rank: untouched, not even multiplied by 1). */
+static void scale_share(float *g, int64_t n, double share) {
+    if (dist_size() <= 1) return;
+    const float f = (float)share;
+    for (int64_t k = 0; k < n; k++) g[k] *= f;
+}
+
+/* γ_ptx · mean NLL of the pretraining batch over its kept targets (of every rank), forward and
+ * backward into the policy's gradients (PPO-ptx, rl.h) on this rank's rows: dout = −γ_ptx /
+ * kept on kept targets, at temperature 1. */
+static void ptx_step(ppo_t *p, const shares_t *sh, sums_t *sums) {
+    const int64_t T = p->cfg.ptx_T, R = sh->ptx_rows, n = R * T;
+    if (R == 0 || sh->kept_all == 0.0) return;
+    const int32_t *tok = p->ptx_tokens + sh->ptx_first * T;
+    const int32_t *tgt = p->ptx_targets + sh->ptx_first * T;
+    const double loss = (double)gpt_lm_loss(p->policy, tok, tgt, R, T);
+    if (sh->kept > 0) sums->ptx_loss += dist_size() > 1 ? loss * sh->kept / sh->kept_all : loss;
+    if (sh->kept == 0) return;
+    const float g = (float)(-p->cfg.ptx_coef / sh->kept_all);
+    for (int64_t i = 0; i < n; i++) p->ptx_grad[i] = tgt[i] >= 0 ? g : 0.0f;
+    gpt_backward(p->policy, p->ptx_grad);
+}
+
+/* One minibatch, this rank's rows idx[0..n) of it (n may be 0): the policy update (PPO + ptx),
+ * then the value update. */
 static int minibatch_step(ppo_t *p, const int64_t *idx, int64_t n, bool first_epoch,
                           const ppo_callbacks_t *cb, sums_t *sums, ppo_stats_t *st, err_t *err) {
     const ppo_config_t *c = &p->cfg;
-    double t0 = now();
-    const int64_t Tm = gather_rows(p, idx, n);
-    const rl_span_t span = {.start = p->mb_start, .len = p->mb_len, .B = n, .T = Tm};
-    copy_spans(p, p->mb_old_logp, p->old_logp, idx, n, Tm, true);
-    copy_spans(p, p->mb_adv, p->adv, idx, n, Tm, true);
-    copy_spans(p, p->mb_returns, p->returns, idx, n, Tm, true);
-    copy_spans(p, p->mb_old_values, p->old_values, idx, n, Tm, true);
-    /* policy: clipped surrogate */
+    const double ts = now();
+    shares_t sh;
+    if (update_shares(p, cb, n, &sh, err)) return -1; /* the pretraining batch: ptx's time */
+    const double t0 = now();
+    st->t_ptx += t0 - ts;
+    const double share = sh.tokens_all > 0 ? sh.tokens / sh.tokens_all : 0.0;
+    const double w = dist_size() > 1 ? share : 1.0; /* this rank's weight of a global mean */
+    int64_t Tm = 0;
+    rl_span_t span = {0};
     gpt_zero_grad(p->policy);
-    gpt_forward(p->policy, p->mb_tokens, n, Tm);
-    gpt_lm_logprobs(p->policy, p->mb_targets, c->temperature, p->mb_logp);
-    if (first_epoch) sums->entropy += span_entropy(p, n, Tm);
-    rl_policy_stats_t ps;
-    rl_policy_forward(&ps, p->mb_logp, p->mb_old_logp, p->mb_adv, c->clip, &span);
-    rl_policy_backward(p->mb_grad, p->mb_logp, p->mb_old_logp, p->mb_adv, c->clip, &span);
-    gpt_backward(p->policy, p->mb_grad);
-    sums->policy_loss += ps.loss;
-    sums->clipfrac += ps.clipfrac;
-    sums->approx_kl += ps.approx_kl;
+    if (n > 0) {
+        Tm = gather_rows(p, idx, n);
+        span = (rl_span_t){.start = p->mb_start, .len = p->mb_len, .B = n, .T = Tm};
+        copy_spans(p, p->mb_old_logp, p->old_logp, idx, n, Tm, true);
+        copy_spans(p, p->mb_adv, p->adv, idx, n, Tm, true);
+        copy_spans(p, p->mb_returns, p->returns, idx, n, Tm, true);
+        copy_spans(p, p->mb_old_values, p->old_values, idx, n, Tm, true);
+        /* policy: clipped surrogate */
+        gpt_forward(p->policy, p->mb_tokens, n, Tm);
+        gpt_lm_logprobs(p->policy, p->mb_targets, c->temperature, p->mb_logp);
+        if (first_epoch) sums->entropy += span_entropy(p, n, Tm);
+        rl_policy_stats_t ps;
+        rl_policy_forward(&ps, p->mb_logp, p->mb_old_logp, p->mb_adv, c->clip, &span);
+        rl_policy_backward(p->mb_grad, p->mb_logp, p->mb_old_logp, p->mb_adv, c->clip, &span);
+        scale_share(p->mb_grad, n * Tm, share);
+        gpt_backward(p->policy, p->mb_grad);
+        sums->policy_loss += ps.loss * w;
+        sums->clipfrac += ps.clipfrac * w;
+        sums->approx_kl += ps.approx_kl * w;
+    }
     double t1 = now();
-    if (c->ptx_coef != 0.0 && ptx_step(p, cb, sums, err)) return -1;
+    if (c->ptx_coef != 0.0) ptx_step(p, &sh, sums);
     double t2 = now();
     st->t_ptx += t2 - t1;
     if (cb->update(cb->ctx, PPO_POLICY, p->policy, p->policy_opt, err)) return -1;
     /* value: clipped squared error against the GAE returns */
     gpt_zero_grad(p->value);
-    gpt_forward(p->value, p->mb_tokens, n, Tm);
-    rl_value_stats_t vs;
-    rl_value_forward(&vs, p->value->values, p->mb_old_values, p->mb_returns, c->value_clip, &span);
-    rl_value_backward(p->mb_grad, p->value->values, p->mb_old_values, p->mb_returns, c->value_clip,
-                      &span);
-    gpt_backward(p->value, p->mb_grad);
-    sums->value_loss += vs.loss;
-    sums->value_clipfrac += vs.clipfrac;
+    if (n > 0) {
+        gpt_forward(p->value, p->mb_tokens, n, Tm);
+        rl_value_stats_t vs;
+        rl_value_forward(&vs, p->value->values, p->mb_old_values, p->mb_returns, c->value_clip,
+                         &span);
+        rl_value_backward(p->mb_grad, p->value->values, p->mb_old_values, p->mb_returns,
+                          c->value_clip, &span);
+        scale_share(p->mb_grad, n * Tm, share);
+        gpt_backward(p->value, p->mb_grad);
+        sums->value_loss += vs.loss * w;
+        sums->value_clipfrac += vs.clipfrac * w;
+    }
     if (cb->update(cb->ctx, PPO_VALUE, p->value, p->value_opt, err)) return -1;
     st->t_update += (t1 - t0) + (now() - t2);
     return 0;
@@ -532,6 +604,9 @@ static int check_call(const ppo_t *p, const int32_t *prompts, int64_t stride, co
     if (B < 1 || B > p->cfg.batch)
         return err_setf(err, "ppo: %lld prompts: the engine takes 1 to %lld", (long long)B,
                         (long long)p->cfg.batch);
+    if (B < dist_size())
+        return err_setf(err, "ppo: %lld prompts for %d ranks: each rank needs one at least",
+                        (long long)B, dist_size());
     for (int64_t b = 0; b < B; b++)
         if (lens[b] < 1 || lens[b] > p->cfg.prompt_max || lens[b] > stride)
             return err_setf(err,
@@ -553,6 +628,11 @@ static int check_call(const ppo_t *p, const int32_t *prompts, int64_t stride, co
     return 0;
 }
 
+/* dist_sum_f64 as rl.h's reduce hook. */
+static void reduce_sum(double *v, int n) {
+    dist_sum_f64(v, n);
+}
+
 int ppo_iterate(ppo_t *p, const int32_t *prompts, int64_t stride, const int64_t *lens, int64_t B,
                 const ppo_callbacks_t *cb, ppo_stats_t *stats, err_t *err) {
     const ppo_config_t *c = &p->cfg;
@@ -560,15 +640,19 @@ int ppo_iterate(ppo_t *p, const int32_t *prompts, int64_t stride, const int64_t 
     memset(st, 0, sizeof *st);
     if (check_call(p, prompts, stride, lens, B, cb, err)) return -1;
     const double t_start = now();
-    /* 1. rollout */
+    p->B = B;
+    p->nown = dist_share(B, &p->first);
+    /* 1. rollout (this rank's rows) */
     gen_opts_t go = GEN_OPTS_DEFAULT;
     go.temperature = c->temperature;
     go.max_new = c->max_new;
     go.eos_id = c->eos_id;
     go.seed = rng_u64(&p->rng);
-    if (rollout(p, prompts, stride, lens, B, &go, err)) return -1;
-    take_rollouts(p, prompts, stride, lens, B);
-    const rl_span_t span = {.start = p->start, .len = p->response_len, .B = B, .T = p->TF};
+    if (rollout(p, prompts, stride, lens, &go, err)) return -1;
+    take_rollouts(p, prompts, stride, lens);
+    const int64_t f = p->first, TF = p->TF;
+    const rl_span_t span = {
+        .start = p->start + f, .len = p->response_len + f, .B = p->nown, .T = TF};
     /* 2. scoring starts while 3. the reference and value models run */
     if (cb->score_send) {
         const ppo_rollouts_t r = ppo_rollouts(p);
@@ -580,44 +664,58 @@ int ppo_iterate(ppo_t *p, const int32_t *prompts, int64_t stride, const int64_t 
     st->t_forward = now() - t;
     /* 4. scores */
     t = now();
-    if (cb->score_recv(cb->ctx, p->scores, err)) return -1;
+    if (cb->score_recv(cb->ctx, p->scores + f, err)) return -1;
     st->t_score_wait = now() - t;
     prepare_scores(p, st);
     /* 5. rewards, advantages */
     st->kl_coef = p->kl_ctl.value;
-    st->kl = rl_token_rewards(p->rewards, p->old_logp, p->ref_logp, p->scores_used,
-                              (float)p->kl_ctl.value, &span);
-    rl_gae(p->adv, p->returns, p->rewards, p->old_values, c->gamma, c->lambda, &span);
-    rl_whiten(p->adv, true, &span);
-    st->explained_var = rl_explained_variance(p->old_values, p->returns, &span);
-    /* 6. epochs of minibatch updates */
+    const double kl =
+        rl_token_rewards(p->rewards + f * TF, p->old_logp + f * TF, p->ref_logp + f * TF,
+                         p->scores_used + f, (float)p->kl_ctl.value, &span);
+    st->kl = dist_mean(kl, (double)p->nown);
+    rl_gae(p->adv + f * TF, p->returns + f * TF, p->rewards + f * TF, p->old_values + f * TF,
+           c->gamma, c->lambda, &span);
+    rl_whiten_reduced(p->adv + f * TF, true, &span, reduce_sum);
+    st->explained_var = rl_explained_variance_reduced(p->old_values + f * TF, p->returns + f * TF,
+                                                      &span, reduce_sum);
+    /* 6. epochs of minibatch updates: slices of one shuffle, each rank its rows of a slice */
     sums_t sums = {0};
     int64_t updates = 0;
     for (int e = 0; e < c->epochs; e++) {
         shuffle(p, B);
         for (int64_t i = 0; i < B; i += c->minibatch, updates++) {
             const int64_t n = B - i < c->minibatch ? B - i : c->minibatch;
-            if (minibatch_step(p, p->perm + i, n, e == 0, cb, &sums, st, err)) return -1;
+            int64_t m = 0;
+            for (int64_t j = 0; j < n; j++)
+                if (p->perm[i + j] >= f && p->perm[i + j] < f + p->nown)
+                    p->mb_idx[m++] = p->perm[i + j];
+            if (minibatch_step(p, p->mb_idx, m, e == 0, cb, &sums, st, err)) return -1;
         }
     }
+    /* figures, global */
+    int64_t ended = 0;
+    for (int64_t b = f; b < f + p->nown; b++) ended += p->ended[b];
+    const int64_t rank_tokens = rl_span_count(&span);
+    double v[SUMS_N + 2] = {sums.policy_loss, sums.clipfrac,       sums.approx_kl,
+                            sums.value_loss,  sums.value_clipfrac, sums.ptx_loss,
+                            sums.entropy,     (double)rank_tokens, (double)ended};
+    dist_sum_f64(v, SUMS_N + 2);
+    const int64_t tokens = (int64_t)v[SUMS_N];
     /* 7. the KL controller */
     rl_kl_ctl_update(&p->kl_ctl, st->kl, B);
     p->iterations++;
-    /* figures */
-    const int64_t tokens = rl_span_count(&span);
-    int64_t ended = 0;
-    for (int64_t b = 0; b < B; b++) ended += p->ended[b];
     const double u = (double)updates;
-    st->entropy = sums.entropy / (double)tokens;
-    st->policy_loss = sums.policy_loss / u;
-    st->clipfrac = sums.clipfrac / u;
-    st->approx_kl = sums.approx_kl / u;
-    st->value_loss = sums.value_loss / u;
-    st->value_clipfrac = sums.value_clipfrac / u;
-    st->ptx_loss = sums.ptx_loss / u;
+    st->policy_loss = v[0] / u;
+    st->clipfrac = v[1] / u;
+    st->approx_kl = v[2] / u;
+    st->value_loss = v[3] / u;
+    st->value_clipfrac = v[4] / u;
+    st->ptx_loss = v[5] / u;
+    st->entropy = v[6] / (double)tokens;
     st->response_len = (double)tokens / (double)B;
-    st->ended = (double)ended / (double)B;
+    st->ended = v[SUMS_N + 1] / (double)B;
     st->tokens = tokens;
+    st->rank_tokens = rank_tokens;
     st->updates = updates;
     st->t_total = now() - t_start;
     st->tokens_per_s = (double)tokens / st->t_total;

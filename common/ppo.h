@@ -11,7 +11,14 @@
  * the engine); ppo_new sizes the models' activations with gpt_alloc. Not thread-safe.
  * Fails: ppo_new on bad settings or out of memory; ppo_iterate on bad prompts or when a caller
  * callback fails (its message is kept). The math is rl.h's; the optimizer step is the
- * caller's (clipping, learning rate, NaN check, AdamW), through the update callback. */
+ * caller's (clipping, learning rate, NaN check, AdamW), through the update callback.
+ * Data-parallel (mpirun, common/dist.h): every rank calls ppo_iterate with the same B prompts
+ * and an engine made with the same config; rank r rolls out, scores and runs the forwards of
+ * its share of the rows (dist_share: [first, first + n)), and the ranks together compute what
+ * one process computes (up to the order of float sums): global score statistics, advantage
+ * whitening and figures, and per update a gradient of which each rank holds its part, to be
+ * SUMMED over the ranks by the update callback (harness_grad_sum, then harness_update). The
+ * engine's stream, β and score statistics stay the same on every rank. */
 #ifndef RLHF_PPO_H
 #define RLHF_PPO_H
 #include "ckpt.h"
@@ -51,9 +58,11 @@ typedef struct {
 ppo_config_t ppo_config_default(void);
 
 /* The rollouts of the current (or last) iteration, borrowed from the engine: valid until the
- * next ppo_iterate / ppo_destroy. Rollout b answers prompt b of the iteration's call. */
+ * next ppo_iterate / ppo_destroy. Rollout b answers prompt first + b of the iteration's call;
+ * under MPI the view holds this rank's rollouts only. */
 typedef struct {
-    int64_t B;                   /* rollouts */
+    int64_t B;                   /* rollouts (this rank's, under MPI) */
+    int64_t first;               /* the batch position of rollout 0 (0 in one process) */
     int64_t stride;              /* row stride of tokens: prompt_max + max_new */
     const int32_t *tokens;       /* (B, stride) prompt b, then its response, then pad_id */
     const int64_t *prompt_len;   /* (B) */
@@ -74,7 +83,8 @@ typedef struct {
      * generation and before the reference and value forwards, so the network wait overlaps
      * them. May be NULL when score_recv does all the work. */
     int (*score_send)(void *ctx, const ppo_rollouts_t *rollouts, err_t *err);
-    /* Writes one score per rollout into scores (B). Required. */
+    /* Writes one score per rollout of the view score_send was given into scores (its B).
+     * Required. */
     int (*score_recv)(void *ctx, float *scores, err_t *err);
     /* Fills a pretraining batch: tokens and targets (ptx_rows, ptx_T), targets[r,t] the token
      * following tokens[r,t] or < 0 to ignore it. Called once per policy update when
@@ -103,7 +113,8 @@ typedef struct {
     double ptx_loss;       /* mean per-token NLL of the pretraining batches (0 without) */
     double response_len;   /* mean new tokens per response, end-of-text included */
     double ended;          /* share of responses that ended with end-of-text */
-    int64_t tokens;        /* response tokens of the iteration */
+    int64_t tokens;        /* response tokens of the iteration (of every rank) */
+    int64_t rank_tokens;   /* ... of this rank's rollouts (one process: tokens) */
     int64_t updates;       /* optimizer updates of each model */
     double tokens_per_s;   /* response tokens / the iteration's wall time */
     /* wall time in seconds: the whole iteration and its parts */

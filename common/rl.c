@@ -174,30 +174,39 @@ void rl_gae(float *advantages, float *returns, const float *rewards, const float
     }
 }
 
-/* Mean and variance (÷ n − 1, or 0 when n < 2) of x over the span, in two passes. */
-static int64_t span_moments(const float *x, const rl_span_t *span, double *mean, double *var) {
-    double sum = 0.0, sq = 0.0;
-    int64_t n = 0;
+static void no_reduce(double *v, int n) {
+    (void)v, (void)n;
+}
+
+/* Mean and variance (÷ n − 1, or 0 when n < 2) of x over the span (of every process, through
+ * reduce), in two passes. */
+static int64_t span_moments(const float *x, const rl_span_t *span, rl_reduce_fn reduce,
+                            double *mean, double *var) {
+    double v[2] = {0.0, 0.0}; /* Σ x, n */
     for (int64_t b = 0; b < span->B; b++) {
         const float *row = x + b * span->T + span_start(span, b);
-        for (int64_t i = 0; i < span->len[b]; i++) sum += (double)row[i];
-        n += span->len[b];
+        for (int64_t i = 0; i < span->len[b]; i++) v[0] += (double)row[i];
+        v[1] += (double)span->len[b];
     }
-    *mean = n > 0 ? sum / (double)n : 0.0;
+    reduce(v, 2);
+    const int64_t n = (int64_t)v[1];
+    *mean = n > 0 ? v[0] / (double)n : 0.0;
+    double sq[1] = {0.0};
     for (int64_t b = 0; b < span->B; b++) {
         const float *row = x + b * span->T + span_start(span, b);
         for (int64_t i = 0; i < span->len[b]; i++) {
             const double d = (double)row[i] - *mean;
-            sq += d * d;
+            sq[0] += d * d;
         }
     }
-    *var = n > 1 ? sq / (double)(n - 1) : 0.0;
+    reduce(sq, 1);
+    *var = n > 1 ? sq[0] / (double)(n - 1) : 0.0;
     return n;
 }
 
-int64_t rl_whiten(float *x, bool shift_mean, const rl_span_t *span) {
+int64_t rl_whiten_reduced(float *x, bool shift_mean, const rl_span_t *span, rl_reduce_fn reduce) {
     double mean, var;
-    const int64_t n = span_moments(x, span, &mean, &var);
+    const int64_t n = span_moments(x, span, reduce ? reduce : no_reduce, &mean, &var);
     const double scale = 1.0 / sqrt(var + RL_WHITEN_EPS), back = shift_mean ? 0.0 : mean;
     for (int64_t b = 0; b < span->B; b++) {
         float *row = x + b * span->T + span_start(span, b);
@@ -205,6 +214,10 @@ int64_t rl_whiten(float *x, bool shift_mean, const rl_span_t *span) {
             row[i] = (float)(((double)row[i] - mean) * scale + back);
     }
     return n;
+}
+
+int64_t rl_whiten(float *x, bool shift_mean, const rl_span_t *span) {
+    return rl_whiten_reduced(x, shift_mean, span, NULL);
 }
 
 void rl_running_update(rl_running_t *run, const float *x, int64_t n) {
@@ -337,30 +350,37 @@ void rl_value_backward(float *dvalues, const float *values, const float *old_val
     }
 }
 
-double rl_explained_variance(const float *values, const float *returns, const rl_span_t *span) {
-    double sr = 0.0, se = 0.0;
-    int64_t n = 0;
+double rl_explained_variance_reduced(const float *values, const float *returns,
+                                     const rl_span_t *span, rl_reduce_fn reduce) {
+    if (!reduce) reduce = no_reduce;
+    double s[3] = {0.0, 0.0, 0.0}; /* Σ R, Σ (R − V), n */
     for (int64_t b = 0; b < span->B; b++) {
         const int64_t o = b * span->T + span_start(span, b);
         for (int64_t i = 0; i < span->len[b]; i++) {
-            sr += (double)returns[o + i];
-            se += (double)returns[o + i] - (double)values[o + i];
+            s[0] += (double)returns[o + i];
+            s[1] += (double)returns[o + i] - (double)values[o + i];
         }
-        n += span->len[b];
+        s[2] += (double)span->len[b];
     }
-    if (n == 0) return NAN;
-    const double mr = sr / (double)n, me = se / (double)n;
-    double vr = 0.0, ve = 0.0;
+    reduce(s, 3);
+    if (s[2] == 0.0) return NAN;
+    const double mr = s[0] / s[2], me = s[1] / s[2];
+    double v[2] = {0.0, 0.0}; /* Σ (R − mr)², Σ (R − V − me)² */
     for (int64_t b = 0; b < span->B; b++) {
         const int64_t o = b * span->T + span_start(span, b);
         for (int64_t i = 0; i < span->len[b]; i++) {
             const double r = (double)returns[o + i] - mr;
             const double e = (double)returns[o + i] - (double)values[o + i] - me;
-            vr += r * r;
-            ve += e * e;
+            v[0] += r * r;
+            v[1] += e * e;
         }
     }
-    return vr > 0.0 ? 1.0 - ve / vr : (double)NAN;
+    reduce(v, 2);
+    return v[0] > 0.0 ? 1.0 - v[1] / v[0] : (double)NAN;
+}
+
+double rl_explained_variance(const float *values, const float *returns, const rl_span_t *span) {
+    return rl_explained_variance_reduced(values, returns, span, NULL);
 }
 
 void rl_kl_ctl_update(rl_kl_ctl_t *ctl, double kl, int64_t n_steps) {

@@ -98,6 +98,15 @@ void rl_gae(float *advantages, float *returns, const float *rewards, const float
 #define RL_WHITEN_EPS 1e-8 /* TRL masked_whiten */
 int64_t rl_whiten(float *x, bool shift_mean, const rl_span_t *span);
 
+/* A batch split over processes (data-parallel PPO): each holds some rows, and the statistics
+ * must be those of all of them. reduce(v, n) replaces v[0..n) by its sums over the processes
+ * (common/dist's dist_sum_f64); every process calls the _reduced function at once. A reduce
+ * that leaves v alone (one process) gives rl_whiten's and rl_explained_variance's bits. */
+typedef void (*rl_reduce_fn)(double *v, int n);
+/* rl_whiten over the rows of every process: the mean and variance are global. Returns the
+ * global number of tokens. */
+int64_t rl_whiten_reduced(float *x, bool shift_mean, const rl_span_t *span, rl_reduce_fn reduce);
+
 /* Running mean and variance of the scores over a whole run, for --whiten-rewards: each batch's
  * scores are merged in (Chan et al.'s parallel update, exact for any split into batches), then
  * normalised by the statistics so far (TRL RunningMoments). Plain doubles: save and restore it
@@ -161,6 +170,9 @@ void rl_value_backward(float *dvalues, const float *values, const float *old_val
  * explains: 1 perfect, 0 no better than a constant, < 0 worse). NaN when Var(R) = 0 or the
  * span is empty. */
 double rl_explained_variance(const float *values, const float *returns, const rl_span_t *span);
+/* The same over the rows of every process (see rl_whiten_reduced). */
+double rl_explained_variance_reduced(const float *values, const float *returns,
+                                     const rl_span_t *span, rl_reduce_fn reduce);
 
 /* The KL coefficient β (Ziegler et al. 2019, "adaptive KL"; TRL AdaptiveKLController):
  *     β ← β · (1 + clip(KL/target − 1, −0.2, 0.2) · n_steps / horizon)

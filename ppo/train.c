@@ -44,9 +44,9 @@
 
 // clang-format off
 /* Defaults: what the embedded default showed works (README, "How the defaults were found"). */
-#define TRAIN_LR          1e-5  /* policy; the value model's --value-lr defaults to it */
-#define TRAIN_ITERATIONS  100
-#define TRAIN_EVAL_EVERY  10
+#define TRAIN_LR          1e-4  /* policy; the value model's --value-lr defaults to it */
+#define TRAIN_ITERATIONS  150
+#define TRAIN_EVAL_EVERY  25
 #define VAL_SHARE         20    /* one prompt in VAL_SHARE of --prompts is held out */
 #define VAL_BATCH         16    /* sequences per generator run of the validation */
 #define ORDER_TAG         0x70706f6f72646572ULL /* "ppoorder": the prompt order's stream */
@@ -82,16 +82,16 @@
     "  --judge simulated   also log the embedded world's gold score of every iteration's\n"        \
     "                      rollouts and of the validation samples (the policy never sees it)\n"    \
     "PPO:\n"                                                                                       \
-    "  --iterations N      PPO iterations (default 100); --steps N is the same\n"                  \
+    "  --iterations N      PPO iterations (default 150); --steps N is the same\n"                  \
     "  --batch B           prompts (= rollouts) per iteration (default 16)\n"                      \
     "  --minibatch M       rollouts per optimizer update (default 8)\n"                            \
-    "  --epochs N          passes over each iteration's rollouts (default 4)\n"                    \
-    "  --kl-coef X         beta of the per-token KL penalty (default 0.05)\n"                      \
+    "  --epochs N          passes over each iteration's rollouts (default 2)\n"                    \
+    "  --kl-coef X         beta of the per-token KL penalty (default 0.02)\n"                      \
     "  --kl-target X       adaptive KL: target in nats per response (default 0 = fixed beta)\n"    \
     "  --kl-horizon N      the adaptive controller's horizon in episodes (default 10000)\n"        \
     "  --ptx-coef X        gamma_ptx on the per-token mean NLL of corpus windows, weighed\n"       \
-    "                      against the PPO loss per token (default 1; 0 = plain PPO)\n"            \
-    "  --ptx-batch R       corpus windows per policy update (default 8)\n"                         \
+    "                      against the PPO loss per token (default 0.3; 0 = plain PPO)\n"            \
+    "  --ptx-batch R       corpus windows per policy update (default 4)\n"                         \
     "  --ptx-seq T         tokens per corpus window (default 64)\n"                                \
     "  --clip X            epsilon of the policy ratio (default 0.2)\n"                            \
     "  --value-clip X      epsilon of the value clip (default 0.2)\n"                              \
@@ -101,11 +101,11 @@
     "  --missing-eos-score X  the score of a response that does not end by --max-new, or is\n"     \
     "                      empty (default -1); the server never sees it\n"                         \
     "  --temperature X     sampling temperature of rollouts and validation, and of every\n"        \
-    "                      log-prob (default 0.7)\n"                                               \
-    "  --max-new N         new tokens per response, at most (default 48)\n"                        \
-    "  --lr X              the policy's peak learning rate (default 1e-5)\n"                       \
+    "                      log-prob (default 1)\n"                                               \
+    "  --max-new N         new tokens per response, at most (default 32)\n"                        \
+    "  --lr X              the policy's peak learning rate (default 1e-4)\n"                       \
     "  --value-lr X        the value model's (default: --lr)\n" HARNESS_HELP_OPTIM                 \
-    "  --eval-every N      validate and checkpoint every N iterations (default 10)\n"              \
+    "  --eval-every N      validate and checkpoint every N iterations (default 25)\n"              \
     "reward client (per invocation: --resume takes new values):\n"                                 \
     "  --timeout S         seconds to wait for a reply before reconnecting and sending again\n"    \
     "                      (default 2.5)\n"                                                        \
@@ -254,6 +254,7 @@ typedef struct {
     batch_t batch;      /* the iteration's texts (and the validation's) */
     double t_sent;      /* when the iteration's request went out */
     double gold;        /* --judge: mean gold score of the iteration's rollouts */
+    int64_t val_first;  /* the first held-out prompt of this rank's share of a validation */
     sampler_t *sampler; /* validation */
     ppo_t *ppo;
     harness_t *h;
@@ -282,12 +283,12 @@ static int score_send(void *ctx, const ppo_rollouts_t *r, err_t *err) {
     batch_clear(b);
     double gold = 0.0;
     for (int64_t i = 0; i < r->B; i++, b->n++) {
-        const data_example_t *ex = &t->train.ex[t->idx[i]];
+        const data_example_t *ex = &t->train.ex[t->idx[r->first + i]];
         const int32_t *resp = r->tokens + i * r->stride + r->prompt_len[i];
         if (batch_set(b, &t->pol, i, ex, resp, r->response_len[i], r->ended[i], err)) return -1;
         if (t->o->judge) gold += world_gold_score(ex->prompt, b->text[i]);
     }
-    t->gold = gold / (double)r->B;
+    t->gold = gold / (double)r->B; /* this rank's: step_hook makes it global */
     t->t_sent = now_s();
     return batch_send(b, t->client, err);
 }
@@ -315,7 +316,9 @@ static int ptx_batch(void *ctx, int32_t *tokens, int32_t *targets, int64_t rows,
 static int update(void *ctx, ppo_role_t role, gpt_model_t *model, optim_t *opt, err_t *err) {
     train_t *t = ctx;
     (void)model, (void)opt;
-    return harness_update(t->h, role == PPO_POLICY ? 0 : 1, err);
+    const int i = role == PPO_POLICY ? 0 : 1;
+    harness_grad_sum(t->h, i); /* MPI: each rank holds its part of the gradient (ppo.h) */
+    return harness_update(t->h, i, err);
 }
 
 /* ---- harness hooks */
@@ -368,9 +371,10 @@ static int step_hook(void *ctx, harness_t *h, int64_t step, harness_step_t *out,
                                 .update = update};
     ppo_stats_t st;
     if (ppo_iterate(t->ppo, t->rows, t->pmax, t->lens, B, &cb, &st, err)) return -1;
+    if (o->judge) t->gold = dist_mean(t->gold, (double)ppo_rollouts(t->ppo).B);
     out->loss = st.policy_loss + o->ptx_coef * st.ptx_loss;
-    out->tokens = st.tokens;
-    out->global = true; /* one process */
+    out->tokens = st.rank_tokens;
+    out->global = true; /* the engine's figures are global already */
     step_figures(out, &st, t);
     if (o->judge)
         snprintf(out->note, sizeof out->note, "score %.3f  kl %.2f  gold %.3f", st.score_raw, st.kl,
@@ -383,32 +387,40 @@ static int step_hook(void *ctx, harness_t *h, int64_t step, harness_step_t *out,
 static int collect_sample(void *ctx, const sampler_completion_t *c, err_t *err) {
     train_t *t = ctx;
     batch_t *b = &t->batch;
-    const int64_t i = c->prompt;
+    const int64_t i = c->prompt; /* of this rank's share, which starts at val_first */
     b->n = i + 1;
-    return batch_set(b, &t->pol, i, &t->held.ex[i], c->ids, c->tokens, c->ended, err);
+    return batch_set(b, &t->pol, i, &t->held.ex[t->val_first + i], c->ids, c->tokens, c->ended,
+                     err);
 }
 
 /* The reward model's mean score of the policy's answers to the held-out prompts (one sample
  * each, from the same random streams every time, at the rollouts' settings; a response that
- * does not end gets --missing-eos-score, as in training). */
+ * does not end gets --missing-eos-score, as in training). MPI: each rank samples its share of
+ * the prompts, from the streams one process would use, and the sums are reduced. */
 static int validate_hook(void *ctx, harness_t *h, double *metric, err_t *err) {
     train_t *t = ctx;
     batch_t *b = &t->batch;
     t->h = h;
     batch_clear(b);
-    sampler_stats_t ss;
-    if (sampler_run(t->sampler, &t->held_sp, 0, collect_sample, t, &ss, err) ||
+    const int64_t mine = dist_share(t->held_sp.n, &t->val_first);
+    sampler_prompts_t share = t->held_sp;
+    share.n = mine;
+    share.offset = t->held_sp.offset + t->val_first;
+    sampler_stats_t ss = {0};
+    if ((mine > 0 && sampler_run(t->sampler, &share, t->val_first, collect_sample, t, &ss, err)) ||
         batch_send(b, t->client, err) ||
         recv_result(t, batch_recv(b, t->client, t->o->reward_timeout, now_s(), err), err))
         return -1;
-    double sum = 0.0, gold = 0.0, ended = 0.0;
+    double v[5] = {0.0, 0.0, 0.0, (double)ss.tokens, (double)b->n}; /* Σ score, gold, ended */
     int64_t k = 0;
     for (int64_t i = 0; i < b->n; i++) {
-        sum += (double)batch_score(b, i, &k, (float)t->o->missing_eos_score);
-        ended += b->send[i];
-        if (t->o->judge) gold += world_gold_score(t->held.ex[i].prompt, b->text[i]);
+        v[0] += (double)batch_score(b, i, &k, (float)t->o->missing_eos_score);
+        v[2] += b->send[i];
+        if (t->o->judge) v[1] += world_gold_score(t->held.ex[t->val_first + i].prompt, b->text[i]);
     }
-    const double n = (double)b->n;
+    dist_sum_f64(v, 5);
+    const double sum = v[0], gold = v[1], ended = v[2], n = v[4];
+    ss.tokens = (int64_t)v[3];
     *metric = sum / n;
     return cli_log_event(harness_log(h), err, "ppo_val", "{s:I, s:f, s:o, s:f, s:f}", "step",
                          (json_int_t)harness_step(h), "reward", *metric, "gold",
@@ -558,6 +570,20 @@ static int load_corpus(train_t *t, err_t *err) {
     return rc ? err_prefixf(err, "%s: ", o->corpus) : 0;
 }
 
+/* The --reward list as rank r reads it: rotated to start at its (r mod n)-th endpoint, so the
+ * ranks' requests spread over the servers and each fails over to the others. */
+static int rank_endpoints(const char *list, int rank, char *out, size_t size, err_t *err) {
+    int n = 1;
+    for (const char *c = list; *c; c++) n += *c == ',';
+    const char *start = list;
+    for (int k = rank % n; k > 0; k--) start = strchr(start, ',') + 1;
+    const int len = start == list
+                        ? snprintf(out, size, "%s", list)
+                        : snprintf(out, size, "%s,%.*s", start, (int)(start - list - 1), list);
+    if (len < 0 || (size_t)len >= size) return err_setf(err, "--reward: the list is too long");
+    return 0;
+}
+
 /* The reward client; the server is asked for its info first, so a server that is not there
  * stops the run before anything is written. */
 static int open_server(train_t *t, err_t *err) {
@@ -565,7 +591,9 @@ static int open_server(train_t *t, err_t *err) {
     const wireopt_t wo = {.timeout_ms = (int)lround(1000.0 * o->timeout),
                           .tries = (int)o->tries,
                           .curve_keys = o->curve_keys};
-    if (!(t->client = wireopt_client_new(&wo, o->reward, PROG, err)) ||
+    char eps[4096];
+    if (rank_endpoints(o->reward, dist_rank(), eps, sizeof eps, err)) return -1;
+    if (!(t->client = wireopt_client_new(&wo, eps, PROG, err)) ||
         !(t->info = wire_info(t->client, err)))
         return -1;
     const char *tmpl = json_string_value(json_object_get(t->info, "template"));
@@ -661,7 +689,9 @@ static void parse(opts_t *o, harness_setting_t *set, int nset, int argc, char **
     if (o->args.lr_min < 0) o->args.lr_min = o->args.lr / 10;
     if (o->args.warmup < 0) o->args.warmup = 0;
     if (o->value_lr < 0) o->value_lr = o->args.lr;
-    if (dist_size() > 1) cli_die(PROG, "ppo train runs in one process (not under mpirun)");
+    if (o->batch < dist_size())
+        cli_usage_error(PROG, "--batch %" PRId64 " is smaller than the %d ranks: each needs one",
+                        o->batch, dist_size());
 }
 
 /* Reads and checks everything; nothing is written before it returns. */
@@ -711,6 +741,7 @@ static int run(train_t *t, harness_result_t *r, err_t *err) {
 
 static void summary(const train_t *t, const harness_result_t *r) {
     const opts_t *o = t->o;
+    if (dist_rank() != 0) return;
     printf("%s: %s %s at iteration %" PRId64 "/%" PRId64 "\n", PROG, o->args.out, r->status,
            r->step, o->iterations);
     printf("  prompts    %" PRId64 " training, %" PRId64 " held out\n", t->train.n, t->held.n);
@@ -728,22 +759,22 @@ int ppo_cmd_train(int argc, char **argv) {
     opts_t o = {.template_name = DATA_TEMPLATE_NAME,
                 .batch = 16,
                 .minibatch = 8,
-                .epochs = 4,
-                .ptx_batch = 8,
+                .epochs = 2,
+                .ptx_batch = 4,
                 .ptx_seq = 64,
-                .max_new = 48,
+                .max_new = 32,
                 .tries = WIRE_TRIES,
                 .top_k = 0,
-                .kl_coef = 0.05,
+                .kl_coef = 0.02,
                 .kl_target = 0,
                 .kl_horizon = 10000,
-                .ptx_coef = 1.0,
+                .ptx_coef = 0.3,
                 .clip = 0.2,
                 .value_clip = 0.2,
                 .gamma = 1.0,
                 .lam = 0.95,
                 .missing_eos_score = -1.0,
-                .temperature = 0.7,
+                .temperature = 1.0,
                 .top_p = 1.0,
                 .value_lr = -1,
                 .timeout = WIRE_TIMEOUT_MS / 1000.0,
