@@ -21,7 +21,7 @@
 #   BIN=build/bin  the programs     SEED=1  one seed for the whole run
 #   THREADS        --threads for every program (default: all cores)
 #   Stage sizes (defaults below): PRETRAIN_STEPS SFT_STEPS SFT_LR SAMPLE_PROMPTS K
-#   RM_EPOCHS PPO_STEPS PPO_BATCH PPO_ARGS EVAL_PROMPTS EVAL_K
+#   RM_EPOCHS RM_LR PPO_STEPS PPO_BATCH PPO_ARGS EVAL_PROMPTS EVAL_K
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,13 +31,13 @@ if [ "$QUICK" = 1 ]; then
     OUT=${OUT:-runs/demo-quick}
     WORLD_SIZE=tiny CONFIG=tiny VOCAB=512
     : "${PRETRAIN_STEPS:=60}" "${SFT_STEPS:=60}" "${SFT_LR:=3e-3}" "${SAMPLE_PROMPTS:=40}" "${K:=3}"
-    : "${RM_EPOCHS:=1}" "${RM_BATCH:=8}" "${PPO_STEPS:=3}" "${PPO_BATCH:=8}"
+    : "${RM_EPOCHS:=1}" "${RM_LR:=3e-4}" "${RM_BATCH:=8}" "${PPO_STEPS:=3}" "${PPO_BATCH:=8}"
     : "${EVAL_PROMPTS:=16}" "${EVAL_K:=2}" "${SERVE_WAIT:=30}"
 else
     OUT=${OUT:-runs/demo}
     WORLD_SIZE=small CONFIG=small VOCAB=2048
     : "${PRETRAIN_STEPS:=800}" "${SFT_STEPS:=600}" "${SFT_LR:=1e-3}" "${SAMPLE_PROMPTS:=2000}" "${K:=4}"
-    : "${RM_EPOCHS:=2}" "${RM_BATCH:=8}" "${PPO_STEPS:=100}" "${PPO_BATCH:=16}"
+    : "${RM_EPOCHS:=1}" "${RM_LR:=1e-4}" "${RM_BATCH:=8}" "${PPO_STEPS:=150}" "${PPO_BATCH:=16}"
     : "${EVAL_PROMPTS:=300}" "${EVAL_K:=2}" "${SERVE_WAIT:=120}"
 fi
 BIN=${BIN:-build/bin}
@@ -113,7 +113,7 @@ if begin label "rankings: $HUMAN by you, the rest by the simulated labeler" "$HU
 fi
 
 cmd=(--db "$OUT/rankings.db" --init "$OUT/sft/best" --out "$OUT/rm" --demos "$d/demos.train.jsonl"
-     --val-demos "$d/demos.val.jsonl" --epochs "$RM_EPOCHS" --batch "$RM_BATCH" --seed "$SEED")
+     --val-demos "$d/demos.val.jsonl" --epochs "$RM_EPOCHS" --lr "$RM_LR" --batch "$RM_BATCH" --seed "$SEED")
 if begin rm "reward model from the SFT model, on the rankings" "${cmd[@]}"; then
     "$reward" train "${cmd[@]}" "$(resume_flag "$OUT/rm" "$OUT/rm.log.jsonl")" --log "$OUT/rm.log.jsonl" "${thr[@]}"
     trained "$OUT/rm"

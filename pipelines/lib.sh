@@ -35,10 +35,13 @@ trap 'interrupted SIGTERM 143' TERM
 # foreground does not reach it: it keeps answering until this script stops it.
 start_server() {
     [ -z "$serve_pid" ] || return 0
+    # One thread unless THREADS is given: the server shares the cores with ppo, whose OpenMP
+    # threads would otherwise be preempted by the server's while it scores.
+    local serve_thr=(--threads "${THREADS:-1}")
     local epf="$OUT/serve.endpoint"
     rm -f "$epf"
     setsid "$reward" serve --model "$SERVE_MODEL" --bind 'tcp://127.0.0.1:*' \
-        --endpoint-file "$epf" --log "$OUT/serve.log.jsonl" "${thr[@]}" \
+        --endpoint-file "$epf" --log "$OUT/serve.log.jsonl" "${serve_thr[@]}" \
         > "$OUT/serve.out" 2> "$OUT/serve.err" < /dev/null &
     serve_pid=$!
     local t=0
