@@ -40,7 +40,7 @@ esc() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
     echo "set terminal pngcairo size 900,$((80 + 260 * np)) font 'sans,11'"
     echo "set output \"$(esc "$out.tmp")\""
     echo "set multiplot layout $np,1 title \"$(esc "$title")\" font 'sans,13'"
-    echo "set grid; set key top right; set xlabel 'step'; set xrange [0:*]"
+    echo "set grid; set key below horizontal; set xlabel 'step'; set xrange [0:*]"
     echo "set style line 1 lc rgb '#9ecae1' lw 1; set style line 2 lc rgb '#d62728' lw 2 pt 7 ps 0.6"
     echo "set style line 3 lc rgb '#2ca02c' lw 2 pt 7 ps 0.6; set style line 4 lc rgb '#1f77b4' lw 2"
 } > "$gp"
@@ -64,6 +64,12 @@ for panel in "$@"; do
         else style="with linespoints ls $((s == 1 ? 4 : s))"; fi
         [ "$s" != 2 ] || [ "$pts" -gt 60 ] || style="with linespoints ls 2"
         plotcmd+="${plotcmd:+, }\"$data\" using 1:2 $style title \"$(esc "${legend:-$field}")\""
+        if [ "$pts" -gt 60 ]; then # and its trailing mean over a fifteenth of the points
+            w=$((pts / 15))
+            awk -v w="$w" '{ s += $2; if (NR > w) s -= old[NR % w]; old[NR % w] = $2
+                             if (NR >= w) print $1, s / w }' "$data" > "$data.mean"
+            plotcmd+=", \"$data.mean\" using 1:2 with lines ls 4 title \"$(esc "${legend:-$field}, mean of $w")\""
+        fi
     done
     echo "set ylabel \"$(esc "$ylabel")\"" >> "$gp"
     if [ -n "$plotcmd" ]; then echo "plot $plotcmd" >> "$gp"
