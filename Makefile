@@ -187,6 +187,10 @@ $(BUILD)/bench/%: tests/bench/%.c tests/bench/bench_util.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Icommon -Ipipelines -Itests/bench -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
+# bench_model times generation's share inside OpenBLAS: its own wrappers of cblas_sgemm and
+# cblas_sgemv stand between every caller in the library and OpenBLAS (this binary only).
+$(BUILD)/bench/bench_model: LDFLAGS += -Wl,--wrap=cblas_sgemm -Wl,--wrap=cblas_sgemv
+
 bench: ensure-deps
 	@$(MAKE) --no-print-directory bench-run
 

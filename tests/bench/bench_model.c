@@ -9,7 +9,10 @@
  *       attention: 12 · L · B · T² · C (QKᵀ and att·V, full T×T products as computed, forward 4,
  *                backward 8).
  *     Embeddings, LayerNorm, GELU, softmax and AdamW are not counted (they are the overhead).
- *  3. KV-cached generation of the 124M model at batch 1, 8, 32 (prompt 32, 64 new tokens).
+ *  3. KV-cached generation of the 124M model at batch 1, 8, 16, 32, 64 (prompt 32, 64 new
+ *     tokens), and the share of its time inside OpenBLAS (cblas_sgemm and cblas_sgemv, timed
+ *     by wrappers this binary alone is linked with: -Wl,--wrap, see the Makefile; only calls
+ *     made outside OpenMP regions are timed, which is every product of generation).
  * Prints a table and merges the figures into bench.json. --quick shrinks the repeats. */
 #include "bench_util.h"
 #include "cli.h"
@@ -19,6 +22,8 @@
 #include "optim.h"
 #include "rng.h"
 #include <cblas.h>
+#include <omp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +39,9 @@ static double sgemm_gflops(int64_t M, int64_t K, int64_t Nc, bool b_transposed, 
     double best = 0.0;
     for (int rep = 0; rep < reps + 1; rep++) { /* first run warms caches and threads */
         double t0 = bench_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans,
-                    (int)M, (int)Nc, (int)K, 1.0f, a, (int)K, b, b_transposed ? (int)K : (int)Nc,
-                    0.0f, c, (int)Nc);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, b_transposed ? CblasTrans : CblasNoTrans, (int)M,
+                    (int)Nc, (int)K, 1.0f, a, (int)K, b, b_transposed ? (int)K : (int)Nc, 0.0f, c,
+                    (int)Nc);
         double dt = bench_now() - t0;
         double g = 2.0 * (double)M * (double)K * (double)Nc / dt / 1e9;
         if (rep > 0 && g > best) best = g;
@@ -100,27 +105,90 @@ done:
     return res;
 }
 
+/* ---- time inside BLAS: the linker sends every cblas_sgemm / cblas_sgemv call of this binary
+ * (ops.c and gen.c included) through these wrappers. */
+static double blas_seconds;
+
+void __real_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint M,
+                        OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K,
+                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
+                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *B,
+                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *C,
+                        OPENBLAS_CONST blasint ldc);
+void __wrap_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint M,
+                        OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K,
+                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
+                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *B,
+                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *C,
+                        OPENBLAS_CONST blasint ldc);
+void __real_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE t,
+                        OPENBLAS_CONST blasint M, OPENBLAS_CONST blasint N,
+                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
+                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *x,
+                        OPENBLAS_CONST blasint incx, OPENBLAS_CONST float beta, float *y,
+                        OPENBLAS_CONST blasint incy);
+void __wrap_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE t,
+                        OPENBLAS_CONST blasint M, OPENBLAS_CONST blasint N,
+                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
+                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *x,
+                        OPENBLAS_CONST blasint incx, OPENBLAS_CONST float beta, float *y,
+                        OPENBLAS_CONST blasint incy);
+
+void __wrap_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
+                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint M,
+                        OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K,
+                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
+                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *B,
+                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *C,
+                        OPENBLAS_CONST blasint ldc) {
+    const bool timed = !omp_in_parallel();
+    const double t0 = timed ? bench_now() : 0.0;
+    __real_cblas_sgemm(o, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (timed) blas_seconds += bench_now() - t0;
+}
+
+void __wrap_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE t,
+                        OPENBLAS_CONST blasint M, OPENBLAS_CONST blasint N,
+                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
+                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *x,
+                        OPENBLAS_CONST blasint incx, OPENBLAS_CONST float beta, float *y,
+                        OPENBLAS_CONST blasint incy) {
+    const bool timed = !omp_in_parallel();
+    const double t0 = timed ? bench_now() : 0.0;
+    __real_cblas_sgemv(o, t, M, N, alpha, A, lda, x, incx, beta, y, incy);
+    if (timed) blas_seconds += bench_now() - t0;
+}
+
+typedef struct {
+    double tokens_per_s; /* best of the runs */
+    double blas_share;   /* of that run's time inside cblas_sgemm / cblas_sgemv */
+} gen_bench_t;
+
 /* New tokens per second of KV-cached sampling (prefill included in the time, as a user sees
  * it): B sequences, prompt P tokens, N new tokens each, no end-of-text. */
-static double bench_gen(const gpt_model_t *m, int64_t B, int64_t P, int64_t N, int reps) {
+static gen_bench_t bench_gen(const gpt_model_t *m, int64_t B, int64_t P, int64_t N, int reps) {
     err_t err = ERR_INIT;
     gen_t *g = gen_new(m, B, P + N + 1, &err);
     int32_t *prompts = malloc((size_t)(B * P) * sizeof(int32_t));
     int64_t *lens = malloc((size_t)B * sizeof(int64_t));
-    double best = 0.0;
+    gen_bench_t best = {0.0, 0.0};
     if (!g || !prompts || !lens) {
         fprintf(stderr, "bench: error: %s\n", err.msg);
         goto done;
     }
     rng_t r;
     rng_seed(&r, 3);
-    for (int64_t i = 0; i < B * P; i++) prompts[i] = (int32_t)rng_below(&r, (uint64_t)m->cfg.vocab_size);
+    for (int64_t i = 0; i < B * P; i++)
+        prompts[i] = (int32_t)rng_below(&r, (uint64_t)m->cfg.vocab_size);
     for (int64_t b = 0; b < B; b++) lens[b] = P;
     gen_opts_t o = GEN_OPTS_DEFAULT;
     o.max_new = N;
     o.top_k = 50;
     for (int rep = 0; rep < reps + 1; rep++) {
         o.seed = (uint64_t)rep;
+        blas_seconds = 0.0;
         double t0 = bench_now();
         if (gen_run(g, prompts, P, lens, B, &o, &err)) {
             fprintf(stderr, "bench: error: %s\n", err.msg);
@@ -130,7 +198,8 @@ static double bench_gen(const gpt_model_t *m, int64_t B, int64_t P, int64_t N, i
         gen_result_t res = gen_result(g);
         int64_t made = 0;
         for (int64_t b = 0; b < B; b++) made += res.count[b];
-        if (rep > 0 && made / dt > best) best = (double)made / dt;
+        if (rep > 0 && (double)made / dt > best.tokens_per_s)
+            best = (gen_bench_t){(double)made / dt, blas_seconds / dt};
     }
 done:
     free(prompts);
@@ -172,10 +241,18 @@ int main(int argc, char **argv) {
     printf("%-36s %10.1f\n", "peak (best of the above)", peak);
 
     /* 2. Training steps. */
-    const gpt_config_t c124 = {.vocab_size = 50257, .n_positions = 1024, .n_layer = 12,
-                               .n_head = 12, .n_embd = 768, .ln_eps = 1e-5f};
-    const gpt_config_t cdemo = {.vocab_size = 4096, .n_positions = 128, .n_layer = 4,
-                                .n_head = 4, .n_embd = 256, .ln_eps = 1e-5f};
+    const gpt_config_t c124 = {.vocab_size = 50257,
+                               .n_positions = 1024,
+                               .n_layer = 12,
+                               .n_head = 12,
+                               .n_embd = 768,
+                               .ln_eps = 1e-5f};
+    const gpt_config_t cdemo = {.vocab_size = 4096,
+                                .n_positions = 128,
+                                .n_layer = 4,
+                                .n_head = 4,
+                                .n_embd = 256,
+                                .ln_eps = 1e-5f};
     train_result_t t124 = bench_train(&c124, 8, 128, quick ? 2 : 4);
     train_result_t tdemo = bench_train(&cdemo, 16, 128, quick ? 3 : 10);
     printf("\n%-36s %10s %10s %10s %8s\n", "training step (fwd+bwd+AdamW)", "ms/step", "tokens/s",
@@ -193,12 +270,16 @@ int main(int argc, char **argv) {
         return 1;
     }
     gpt_init_random(m, 1);
-    const int64_t gb[3] = {1, 8, 32};
-    double gtok[3];
-    printf("\n%-36s %10s\n", "KV-cached generation, 124M", "new tok/s");
-    for (int i = 0; i < 3; i++) {
-        gtok[i] = bench_gen(m, gb[i], 32, 64, quick ? 1 : 2);
-        printf("batch %-30lld %10.1f\n", (long long)gb[i], gtok[i]);
+    enum { NGB = 5 };
+    const int64_t gb[NGB] = {1, 8, 16, 32, 64};
+    double gtok[NGB];
+    gen_bench_t gr[NGB];
+    printf("\n%-36s %10s %10s\n", "KV-cached generation, 124M", "new tok/s", "in BLAS");
+    for (int i = 0; i < NGB; i++) {
+        gr[i] = bench_gen(m, gb[i], 32, 64, quick ? 1 : 2);
+        gtok[i] = gr[i].tokens_per_s;
+        printf("batch %-30lld %10.1f %9.0f%%\n", (long long)gb[i], gtok[i],
+               100.0 * gr[i].blas_share);
     }
     /* Batch 1 reads every weight once per token: the bandwidth it implies. */
     const double weight_gb = (double)m->num_params * 4.0 / 1e9;
@@ -214,9 +295,13 @@ int main(int argc, char **argv) {
     json_object_set_new(j, "train_124m_peak_fraction", json_real(t124.gflops / peak));
     json_object_set_new(j, "train_demo_tokens_per_s", json_real(tdemo.tokens_per_s));
     json_object_set_new(j, "train_demo_peak_fraction", json_real(tdemo.gflops / peak));
-    json_object_set_new(j, "gen_124m_b1_tokens_per_s", json_real(gtok[0]));
-    json_object_set_new(j, "gen_124m_b8_tokens_per_s", json_real(gtok[1]));
-    json_object_set_new(j, "gen_124m_b32_tokens_per_s", json_real(gtok[2]));
+    for (int i = 0; i < NGB; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "gen_124m_b%lld_tokens_per_s", (long long)gb[i]);
+        json_object_set_new(j, key, json_real(gtok[i]));
+        snprintf(key, sizeof key, "gen_124m_b%lld_blas_share", (long long)gb[i]);
+        json_object_set_new(j, key, json_real(gr[i].blas_share));
+    }
     json_object_set_new(j, "gen_124m_b1_weight_gb_per_s", json_real(gtok[0] * weight_gb));
     if (bench_json_merge("bench.json", j)) return 1;
     printf("\nwrote bench.json\n");
