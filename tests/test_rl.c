@@ -11,6 +11,7 @@
 #include "rng.h"
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -384,6 +385,88 @@ START_TEST(test_rl_whiten_valid_tokens_only) {
     float z = 4.0f;
     rl_whiten(&z, true, &span1);
     ck_assert(z == 0.0f);
+}
+END_TEST
+
+/* Two "processes" (threads) each holding some rows of one batch: the _reduced functions with a
+ * reduce that sums over both give what one process computes on all the rows (up to the order
+ * of the double sums), and a reduce that does nothing gives rl_whiten's bits. */
+enum { SPLIT_B = 5, SPLIT_T = 7 };
+static pthread_barrier_t split_bar;
+static double split_slot[2][8];
+static __thread int split_me;
+
+static void split_reduce(double *v, int n) {
+    memcpy(split_slot[split_me], v, (size_t)n * sizeof *v);
+    pthread_barrier_wait(&split_bar);
+    for (int i = 0; i < n; i++) v[i] = split_slot[0][i] + split_slot[1][i];
+    pthread_barrier_wait(&split_bar); /* both read before either writes again */
+}
+
+typedef struct {
+    int me;
+    float *x;
+    const float *values, *returns;
+    const int64_t *start, *len;
+    int64_t b0, nb;
+    double ev;
+} split_job_t;
+
+static void *split_worker(void *arg) {
+    split_job_t *j = arg;
+    split_me = j->me;
+    const rl_span_t span = {
+        .start = j->start + j->b0, .len = j->len + j->b0, .B = j->nb, .T = SPLIT_T};
+    rl_whiten_reduced(j->x + j->b0 * SPLIT_T, true, &span, split_reduce);
+    j->ev = rl_explained_variance_reduced(j->values + j->b0 * SPLIT_T, j->returns + j->b0 * SPLIT_T,
+                                          &span, split_reduce);
+    return NULL;
+}
+
+START_TEST(test_rl_reduced_over_split_rows) {
+    const int64_t start[SPLIT_B] = {0, 2, 1, 3, 0}, len[SPLIT_B] = {4, 5, 1, 2, 7};
+    const rl_span_t span = {.start = start, .len = len, .B = SPLIT_B, .T = SPLIT_T};
+    float x[SPLIT_B * SPLIT_T], whole[SPLIT_B * SPLIT_T], same[SPLIT_B * SPLIT_T];
+    float values[SPLIT_B * SPLIT_T], returns[SPLIT_B * SPLIT_T];
+    rng_t rng;
+    rng_seed(&rng, 8);
+    for (int i = 0; i < SPLIT_B * SPLIT_T; i++) {
+        x[i] = 1.5f + 3.0f * rng_normal(&rng);
+        returns[i] = rng_normal(&rng);
+        values[i] = returns[i] + 0.5f * rng_normal(&rng);
+    }
+    memcpy(whole, x, sizeof x);
+    memcpy(same, x, sizeof x);
+    ck_assert_int_eq(rl_whiten(whole, true, &span), 19);
+    const double ev = rl_explained_variance(values, returns, &span);
+    /* a reduce that leaves v alone: the same bits */
+    ck_assert_int_eq(rl_whiten_reduced(same, true, &span, NULL), 19);
+    ck_assert(!memcmp(same, whole, sizeof whole));
+    ck_assert(rl_explained_variance_reduced(values, returns, &span, NULL) == ev);
+    /* rows 0-1 on one thread, 2-4 on the other */
+    ck_assert_int_eq(pthread_barrier_init(&split_bar, NULL, 2), 0);
+    split_job_t jobs[2];
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        jobs[k] = (split_job_t){.me = k,
+                                .x = x,
+                                .values = values,
+                                .returns = returns,
+                                .start = start,
+                                .len = len,
+                                .b0 = k ? 2 : 0,
+                                .nb = k ? 3 : 2};
+        ck_assert_int_eq(pthread_create(&th[k], NULL, split_worker, &jobs[k]), 0);
+    }
+    for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+    pthread_barrier_destroy(&split_bar);
+    for (int64_t b = 0; b < SPLIT_B; b++)
+        for (int64_t t = start[b]; t < start[b] + len[b]; t++)
+            ck_assert_msg(fabsf(x[b * SPLIT_T + t] - whole[b * SPLIT_T + t]) < 1e-5f,
+                          "row %lld token %lld: %g vs %g", (long long)b, (long long)t,
+                          (double)x[b * SPLIT_T + t], (double)whole[b * SPLIT_T + t]);
+    ck_assert(fabs(jobs[0].ev - ev) < 1e-9 && fabs(jobs[1].ev - ev) < 1e-9);
+    ck_assert(ev > 0.3 && ev < 1.0); /* a figure that tells the two sums apart */
 }
 END_TEST
 
@@ -763,6 +846,7 @@ Suite *test_rl_suite(void) {
     tcase_add_test(tc, test_rl_gae_hand);
     tcase_add_test(tc, test_rl_gae_matches_definition);
     tcase_add_test(tc, test_rl_whiten_valid_tokens_only);
+    tcase_add_test(tc, test_rl_reduced_over_split_rows);
     tcase_add_test(tc, test_rl_running_moments);
     tcase_add_test(tc, test_rl_policy_clip_and_grad);
     tcase_add_test(tc, test_rl_value_clip_and_grad);
