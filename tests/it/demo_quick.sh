@@ -78,7 +78,7 @@ demo > "$tmp/run2.out" 2> "$tmp/run2.err" || { tail -20 "$tmp/run2.err"; fail "s
 [ "$(js "$S" o.gold_win_rate)" = "$(js "$tmp/summary1.json" o.gold_win_rate)" ] || fail "figures changed"
 
 # ---- 3. Ctrl-C during PPO (a changed PPO setting: PPO and eval only run again) ------------------
-export PPO_STEPS=12
+export PPO_STEPS=200 # many: a tiny iteration takes milliseconds, and the Ctrl-C must land in PPO
 rm -f "$OUT/ppo.log.jsonl" # the new PPO run's log (a fresh run's is started anew)
 setsid bash -c 'QUICK=1 OUT=$0 BIN=$1 exec bash "$2/pipelines/instructgpt.sh"' "$OUT" "$BIN" "$root" \
     > "$tmp/run3.out" 2> "$tmp/run3.err" &
@@ -108,6 +108,6 @@ grep -q 'continuing the interrupted run' "$tmp/run4.err" || fail "PPO started ov
 [ "$(js "$OUT/ppo/run.json" 'o.argv.includes("--resume") && o.results.start_step > 0')" = true ] ||
     fail "ppo train did not continue its checkpoint (start_step $(js "$OUT/ppo/run.json" o.results.start_step))"
 [ "$(js "$OUT/ppo/run.json" o.status)" = done ] || fail "PPO not finished"
-[ "$(js "$OUT/ppo/run.json" o.results.step)" = 12 ] || fail "PPO at step $(js "$OUT/ppo/run.json" o.results.step)"
+[ "$(js "$OUT/ppo/run.json" o.results.step)" = 200 ] || fail "PPO at step $(js "$OUT/ppo/run.json" o.results.step)"
 [ -z "$(servers)" ] || fail "reward serve left running after the resumed run"
 echo "ok"
