@@ -176,9 +176,11 @@ run 0 "$ppo" train --out "$tmp/d" --resume --stop-at $((saved + 1))
 grep -q "stopped at iteration $((saved + 1))/200" "$tmp/out" || fail "resume after the outage: $(cat "$tmp/out")"
 
 echo "== a NaN stops the run with the last good checkpoint intact"
-# an absurd learning rate reached by a long warmup: good steps (each checkpointed), then NaN
-nan=("${models[@]}" "${small[@]}" --reward "$ep" --iterations 8 --eval-every 1 --lr 1e4
-    --warmup 1000)
+# an absurd learning rate reached by a warmup: good steps (each checkpointed), then the loss
+# grows by orders of magnitude per step until it overflows (after 8-15 steps, depending on the
+# build's float rounding); the run stops at the first non-finite loss or gradient
+nan=("${models[@]}" "${small[@]}" --reward "$ep" --iterations 40 --eval-every 1 --lr 1e4
+    --warmup 100 --epochs 4)
 run 1 "$ppo" train "${nan[@]}" --out "$tmp/n"
 grep -q 'is NaN; stopped without saving it: the last good checkpoint (step [0-9]*) is intact' "$tmp/err" ||
     { cat "$tmp/err"; fail "NaN message"; }
