@@ -13,14 +13,9 @@ set -euo pipefail
 : "${BIN:?BIN must be the absolute path of build/bin}"
 cd "$(dirname "$0")/../.."
 source tests/it/ppo_models.bash
-export LC_ALL=C OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader \
-    OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1 \
-    OMPI_MCA_hwloc_base_binding_policy=none OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 # Open MPI's own allocations
-if ! command -v mpirun >/dev/null || ! ldd "$BIN/ppo" | grep libmpi >/dev/null; then
-    echo "skip: built without MPI (or no mpirun)"
-    exit 0
-fi
+export LC_ALL=C
+source "$(dirname "${BASH_SOURCE[0]}")/mpi_env.bash"
+mpi_skip_unless "$BIN/ppo"
 T=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT

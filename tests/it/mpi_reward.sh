@@ -8,14 +8,8 @@
 # prints and sets the reward bias. Skipped when built without MPI (make MPI=0) or without mpirun.
 set -euo pipefail
 : "${BIN:?BIN must be the absolute path of build/bin}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader \
-    OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1 \
-    OMPI_MCA_hwloc_base_binding_policy=none OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 # Open MPI's own allocations
-if ! command -v mpirun >/dev/null || ! ldd "$BIN/reward" | grep libmpi >/dev/null; then
-    echo "skip: built without MPI (or no mpirun)"
-    exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/mpi_env.bash"
+mpi_skip_unless "$BIN/reward"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 cd "$T"
