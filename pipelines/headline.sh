@@ -7,7 +7,7 @@
 # Resumes like the demo (markers in OUT/stages).
 #
 # Environment (all optional): DEMO=runs/demo  OUT=runs/headline  BIN=build/bin  SEED=1
-#   THREADS  CONFIG=medium  PRETRAIN_STEPS=1500  SFT_STEPS=800  SFT_LR=6e-4  EVAL_K=2
+#   THREADS  CONFIG=medium  PRETRAIN_STEPS=800  SFT_STEPS=600 (the demo's step counts)  SFT_LR=6e-4  EVAL_K=2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +16,8 @@ OUT=${OUT:-runs/headline}
 BIN=${BIN:-build/bin}
 SEED=${SEED:-1}
 THREADS=${THREADS:-}
-PRETRAIN_STEPS=${PRETRAIN_STEPS:-1500}
-SFT_STEPS=${SFT_STEPS:-800}
+PRETRAIN_STEPS=${PRETRAIN_STEPS:-800}
+SFT_STEPS=${SFT_STEPS:-600}
 SFT_LR=${SFT_LR:-6e-4}
 EVAL_K=${EVAL_K:-2}
 CONFIG=${CONFIG:-medium}
