@@ -109,56 +109,39 @@ done:
  * (ops.c and gen.c included) through these wrappers. */
 static double blas_seconds;
 
-void __real_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint M,
-                        OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K,
-                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
-                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *B,
-                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *C,
-                        OPENBLAS_CONST blasint ldc);
-void __wrap_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint M,
-                        OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K,
-                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
-                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *B,
-                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *C,
-                        OPENBLAS_CONST blasint ldc);
-void __real_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE t,
-                        OPENBLAS_CONST blasint M, OPENBLAS_CONST blasint N,
-                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
-                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *x,
-                        OPENBLAS_CONST blasint incx, OPENBLAS_CONST float beta, float *y,
-                        OPENBLAS_CONST blasint incy);
-void __wrap_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE t,
-                        OPENBLAS_CONST blasint M, OPENBLAS_CONST blasint N,
-                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
-                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *x,
-                        OPENBLAS_CONST blasint incx, OPENBLAS_CONST float beta, float *y,
-                        OPENBLAS_CONST blasint incy);
+#define SGEMM_PARAMS                                                                               \
+    OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,                     \
+        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint M,                          \
+        OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K, OPENBLAS_CONST float alpha,            \
+        OPENBLAS_CONST float *A, OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *B,              \
+        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *C,                           \
+        OPENBLAS_CONST blasint ldc
+#define SGEMV_PARAMS                                                                               \
+    OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE t,                      \
+        OPENBLAS_CONST blasint M, OPENBLAS_CONST blasint N, OPENBLAS_CONST float alpha,            \
+        OPENBLAS_CONST float *A, OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *x,              \
+        OPENBLAS_CONST blasint incx, OPENBLAS_CONST float beta, float *y,                          \
+        OPENBLAS_CONST blasint incy
+/* The call, timed when made outside an OpenMP region (every product of generation is). */
+#define TIMED(call)                                                                                \
+    do {                                                                                           \
+        const bool timed_ = !omp_in_parallel();                                                    \
+        const double t0_ = timed_ ? bench_now() : 0.0;                                             \
+        call;                                                                                      \
+        if (timed_) blas_seconds += bench_now() - t0_;                                             \
+    } while (0)
 
-void __wrap_cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
-                        OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint M,
-                        OPENBLAS_CONST blasint N, OPENBLAS_CONST blasint K,
-                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
-                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *B,
-                        OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *C,
-                        OPENBLAS_CONST blasint ldc) {
-    const bool timed = !omp_in_parallel();
-    const double t0 = timed ? bench_now() : 0.0;
-    __real_cblas_sgemm(o, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    if (timed) blas_seconds += bench_now() - t0;
+void __real_cblas_sgemm(SGEMM_PARAMS);
+void __wrap_cblas_sgemm(SGEMM_PARAMS);
+void __real_cblas_sgemv(SGEMV_PARAMS);
+void __wrap_cblas_sgemv(SGEMV_PARAMS);
+
+void __wrap_cblas_sgemm(SGEMM_PARAMS) {
+    TIMED(__real_cblas_sgemm(o, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
 }
 
-void __wrap_cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER o, OPENBLAS_CONST enum CBLAS_TRANSPOSE t,
-                        OPENBLAS_CONST blasint M, OPENBLAS_CONST blasint N,
-                        OPENBLAS_CONST float alpha, OPENBLAS_CONST float *A,
-                        OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *x,
-                        OPENBLAS_CONST blasint incx, OPENBLAS_CONST float beta, float *y,
-                        OPENBLAS_CONST blasint incy) {
-    const bool timed = !omp_in_parallel();
-    const double t0 = timed ? bench_now() : 0.0;
-    __real_cblas_sgemv(o, t, M, N, alpha, A, lda, x, incx, beta, y, incy);
-    if (timed) blas_seconds += bench_now() - t0;
+void __wrap_cblas_sgemv(SGEMV_PARAMS) {
+    TIMED(__real_cblas_sgemv(o, t, M, N, alpha, A, lda, x, incx, beta, y, incy));
 }
 
 typedef struct {
